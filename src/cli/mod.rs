@@ -1,0 +1,174 @@
+//! The `deputy` command line (clap): serve, migrate, client, keys, import.
+
+mod client;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::startup::Application;
+use crate::storage::Db;
+use crate::{clock, import, telemetry, tokens};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deputy",
+    version,
+    about = "An OAuth 2.0 / OpenID Connect identity provider for AI agents"
+)]
+pub struct Cli {
+    /// TOML configuration file (then DEPUTY_* environment variables, then these flags, override it).
+    #[arg(long, global = true, env = "DEPUTY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// Issuer identifier, e.g. https://deputy.example.com.
+    #[arg(long, global = true)]
+    issuer: Option<String>,
+    /// SQLite path (default ./deputy.db) or postgres:// URL.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Redis URL, to share revocations between instances.
+    #[arg(long, global = true)]
+    redis_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the authorization server.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// List or rotate signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Apply a declarative TOML file of clients (idempotent).
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Show every key with its state.
+    List,
+    /// Make a new key of each algorithm active; old ones stay published until their tokens expire.
+    Rotate,
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen: cli.listen.clone(),
+        issuer: cli.issuer.clone(),
+        database_url: cli.database_url.clone(),
+        redis_url: cli.redis_url.clone(),
+    };
+    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    telemetry::init_logging(&settings.log_format);
+    match cli.command {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            Db::connect(&settings.database_url, 1)?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
+        Command::Keys(cmd) => keys(cmd, &settings),
+        Command::Import { file } => {
+            let report = import::import_file(&open_db(&settings)?, &file, clock::now())?;
+            println!(
+                "imported {}: {} client(s) created, {} updated or unchanged",
+                file.display(),
+                report.clients_created,
+                report.clients_updated_or_unchanged
+            );
+            Ok(())
+        }
+    }
+}
+
+fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    Db::connect(&settings.database_url, 2)
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    let rt = rt.build()?;
+    rt.block_on(async move {
+        let listen = settings.listen.clone();
+        let issuer = settings.issuer.clone();
+        let app = Application::build(settings).await?;
+        tracing::info!(%listen, %issuer, port = app.port(), "deputy is serving");
+        let server = app.into_server();
+        let handle = server.handle();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            handle.stop(true).await;
+        });
+        server.await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn keys(cmd: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    let db = open_db(settings)?;
+    let now = clock::now();
+    match cmd {
+        KeysCommand::List => {
+            db.run_blocking(|c| tokens::keys::ensure_active_keys(c, now))?;
+            let rows = db.run_blocking(crate::storage::keys::all)?;
+            println!("{:<40} {:<6} {:<8} published until", "kid", "alg", "state");
+            for r in rows {
+                let state = if r.retired_at.is_none() { "active" } else { "retired" };
+                let until = match r.publish_until {
+                    None => "-".to_owned(),
+                    Some(t) if t <= now => "expired (no longer published)".to_owned(),
+                    Some(t) => format!("{t} (unix)"),
+                };
+                println!("{:<40} {:<6} {:<8} {}", r.kid, r.alg, state, until);
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            // A retired key must verify every token it signed: the longest lifetime plus skew.
+            let keep = settings.tokens.max_access_token_ttl + 2 * tokens::CLOCK_SKEW_SECS;
+            let kids = db.run_blocking(|c| tokens::keys::rotate(c, now, keep))?;
+            println!("new active keys: {}", kids.join(", "));
+            println!(
+                "retired keys stay published for {keep} s; running servers pick the new keys up within {} s",
+                settings.keys.refresh_interval_secs
+            );
+            Ok(())
+        }
+    }
+}

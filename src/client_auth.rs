@@ -1,0 +1,389 @@
+//! Client authentication at the token, introspection and revocation endpoints:
+//! `client_secret_basic`, `client_secret_post` (RFC 6749 §2.3.1),
+//! `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9) and `none` (public clients).
+//!
+//! One method per request (RFC 6749 §2.3). Secrets are stored as argon2id
+//! hashes. Since one verification costs ~20 ms, a verified secret is remembered
+//! for a while as an HMAC under a per-process random key, in memory only: a
+//! busy client pays argon2id once, and a reader of the database learns nothing
+//! more. Argon2id verifications per client id are rate-limited (brute force,
+//! and CPU exhaustion), and an unknown client costs the same as a known one.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::config::ClientAuthSettings;
+use crate::domain::{AuthMethod, Client, ClientId};
+use crate::error::OAuthError;
+use crate::form::Form;
+use crate::storage::{clients, jtis, Db};
+use crate::tokens::assertion;
+
+/// RFC 7523 §2.2 `client_assertion_type` for JWT bearer assertions.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What the request presented, before anything was checked.
+#[derive(Debug)]
+pub enum Credentials {
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    Jwt {
+        client_id: Option<String>,
+        assertion: String,
+    },
+    None {
+        client_id: String,
+    },
+}
+
+impl Credentials {
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Credentials::Basic { .. } => AuthMethod::ClientSecretBasic,
+            Credentials::Post { .. } => AuthMethod::ClientSecretPost,
+            Credentials::Jwt { .. } => AuthMethod::PrivateKeyJwt,
+            Credentials::None { .. } => AuthMethod::None,
+        }
+    }
+
+    fn is_basic(&self) -> bool {
+        matches!(self, Credentials::Basic { .. })
+    }
+
+    /// Reads the credentials from the `Authorization` header and the form,
+    /// refusing requests that use more than one method.
+    pub fn extract(authorization: Option<&str>, form: &Form) -> Result<Credentials, OAuthError> {
+        let basic = authorization.map(parse_basic).transpose()?;
+        let form_id = form.get("client_id");
+        let secret = form.get("client_secret");
+        let assertion = form.get("client_assertion");
+        let assertion_type = form.get("client_assertion_type");
+        let methods = [
+            basic.is_some(),
+            secret.is_some(),
+            assertion.is_some() || assertion_type.is_some(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err(OAuthError::InvalidRequest(
+                "use exactly one client authentication method".into(),
+            ));
+        }
+        if let Some((id, secret)) = basic {
+            if form_id.is_some_and(|f| f != id) {
+                return Err(OAuthError::InvalidRequest(
+                    "client_id in the body differs from the Authorization header".into(),
+                ));
+            }
+            return Ok(Credentials::Basic { client_id: id, secret });
+        }
+        if let Some(secret) = secret {
+            let id = form_id.ok_or_else(|| OAuthError::InvalidRequest("client_secret without client_id".into()))?;
+            return Ok(Credentials::Post {
+                client_id: id.to_owned(),
+                secret: secret.to_owned(),
+            });
+        }
+        if assertion.is_some() || assertion_type.is_some() {
+            if assertion_type != Some(JWT_BEARER_ASSERTION) {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+                )));
+            }
+            let assertion =
+                assertion.ok_or_else(|| OAuthError::InvalidRequest("client_assertion is missing".into()))?;
+            return Ok(Credentials::Jwt {
+                client_id: form_id.map(str::to_owned),
+                assertion: assertion.to_owned(),
+            });
+        }
+        match form_id {
+            Some(id) => Ok(Credentials::None {
+                client_id: id.to_owned(),
+            }),
+            None => Err(OAuthError::invalid_client("client authentication is required", false)),
+        }
+    }
+}
+
+/// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials", true);
+    let (scheme, rest) = header.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::InvalidRequest(
+            "only the Basic authorization scheme is accepted here".into(),
+        ));
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
+    let dec = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| bad())
+    };
+    let (id, secret) = (dec(id)?, dec(secret)?);
+    if id.is_empty() || secret.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, secret))
+}
+
+/// Hashes a client secret with argon2id and a random salt (PHC string).
+pub fn hash_secret(secret: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Verifies a secret against a PHC string (constant-time inside argon2).
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A random client secret: 256 bits, base64url.
+pub fn generate_secret() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+struct CachedSecret {
+    tag: [u8; 32],
+    phc: String,
+    at: Instant,
+}
+
+pub struct ClientAuthenticator {
+    db: Db,
+    issuer: String,
+    settings: ClientAuthSettings,
+    hmac_key: [u8; 32],
+    verified: Mutex<HashMap<String, CachedSecret>>,
+    limiter: DefaultKeyedRateLimiter<String>,
+    /// Verified against when the client is unknown, so timing does not tell.
+    dummy_phc: String,
+}
+
+const MAX_CACHED_SECRETS: usize = 100_000;
+
+impl ClientAuthenticator {
+    pub fn new(db: Db, issuer: String, settings: ClientAuthSettings) -> anyhow::Result<Self> {
+        use rand::RngCore;
+        let mut hmac_key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut hmac_key);
+        let per_minute =
+            NonZeroU32::new(settings.max_secret_verifications_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let dummy_phc = hash_secret(&generate_secret()).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(ClientAuthenticator {
+            db,
+            issuer,
+            settings,
+            hmac_key,
+            verified: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            dummy_phc,
+        })
+    }
+
+    /// Forgets rate-limit state of quiet clients; called periodically.
+    pub fn housekeeping(&self) {
+        self.limiter.retain_recent();
+        let ttl = Duration::from_secs(self.settings.secret_cache_ttl_secs);
+        if let Ok(mut v) = self.verified.lock() {
+            v.retain(|_, e| e.at.elapsed() < ttl);
+        }
+    }
+
+    /// Authenticates the request's client and returns it.
+    pub async fn authenticate(&self, creds: Credentials, now: i64) -> Result<Client, OAuthError> {
+        let basic = creds.is_basic();
+        let unknown = || OAuthError::invalid_client("client authentication failed", basic);
+        let raw_id = match &creds {
+            Credentials::Basic { client_id, .. }
+            | Credentials::Post { client_id, .. }
+            | Credentials::None { client_id } => client_id.clone(),
+            Credentials::Jwt {
+                client_id: Some(id), ..
+            } => id.clone(),
+            Credentials::Jwt {
+                client_id: None,
+                assertion,
+            } => unverified_sub(assertion).ok_or_else(unknown)?,
+        };
+        let id = ClientId::parse(&raw_id).map_err(|_| unknown())?;
+        let lookup = id.clone();
+        let client = self.db.run(move |c| clients::get(c, &lookup)).await?;
+
+        match (&creds, client) {
+            (Credentials::Basic { secret, .. } | Credentials::Post { secret, .. }, client) => {
+                let phc = client.as_ref().and_then(|c| c.secret_hash.clone());
+                let ok = self.check_secret(&id, secret, phc.as_deref()).await?;
+                match client {
+                    Some(c) if ok && c.auth_method == creds.method() => Ok(c),
+                    Some(c) if ok => Err(OAuthError::invalid_client(
+                        format!("this client is registered for {}", c.auth_method.as_str()),
+                        basic,
+                    )),
+                    _ => Err(unknown()),
+                }
+            }
+            (Credentials::Jwt { assertion, .. }, Some(c)) if c.auth_method == AuthMethod::PrivateKeyJwt => {
+                let jwks = c.jwks.as_ref().ok_or_else(unknown)?;
+                let a = assertion::validate(
+                    assertion,
+                    jwks,
+                    id.as_str(),
+                    &self.issuer,
+                    now,
+                    self.settings.max_assertion_lifetime_secs,
+                )
+                .map_err(|e| OAuthError::invalid_client(format!("client assertion refused: {e}"), false))?;
+                // RFC 7523 §3 item 7: a jti is used once; the insert is the atomic check.
+                let key = format!("client_assertion:{}:{}", id.as_str(), a.jti);
+                let first = self.db.run(move |conn| jtis::consume(conn, &key, a.exp)).await?;
+                if !first {
+                    return Err(OAuthError::invalid_client(
+                        "client assertion was already used (jti replay)",
+                        false,
+                    ));
+                }
+                Ok(c)
+            }
+            (Credentials::None { .. }, Some(c)) if c.auth_method == AuthMethod::None => Ok(c),
+            (_, Some(c)) => Err(OAuthError::invalid_client(
+                format!("this client is registered for {}", c.auth_method.as_str()),
+                basic,
+            )),
+            (_, None) => Err(unknown()),
+        }
+    }
+
+    fn tag(&self, id: &ClientId, secret: &str) -> [u8; 32] {
+        // HMAC keys of any length are accepted, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac_key).expect("HMAC takes any key length");
+        mac.update(id.as_str().as_bytes());
+        mac.update(&[0]);
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// True if `secret` matches `phc`; unknown clients (`phc` None) verify against a dummy.
+    async fn check_secret(&self, id: &ClientId, secret: &str, phc: Option<&str>) -> Result<bool, OAuthError> {
+        let tag = self.tag(id, secret);
+        let ttl = Duration::from_secs(self.settings.secret_cache_ttl_secs);
+        if let (Some(phc), Ok(cache)) = (phc, self.verified.lock()) {
+            if let Some(e) = cache.get(id.as_str()) {
+                if e.phc == phc && e.at.elapsed() < ttl && bool::from(e.tag.ct_eq(&tag)) {
+                    return Ok(true);
+                }
+            }
+        }
+        if self.limiter.check_key(&id.as_str().to_owned()).is_err() {
+            return Err(OAuthError::invalid_client(
+                "too many authentication attempts for this client; retry in a minute",
+                false,
+            ));
+        }
+        let target = phc.unwrap_or(&self.dummy_phc).to_owned();
+        let given = secret.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify_secret(&given, &target))
+            .await
+            .map_err(|e| OAuthError::ServerError(format!("argon2 task failed: {e}")))?;
+        let ok = ok && phc.is_some();
+        if let (true, Some(phc), Ok(mut cache)) = (ok, phc, self.verified.lock()) {
+            if cache.len() >= MAX_CACHED_SECRETS {
+                cache.clear();
+            }
+            cache.insert(
+                id.as_str().to_owned(),
+                CachedSecret {
+                    tag,
+                    phc: phc.to_owned(),
+                    at: Instant::now(),
+                },
+            );
+        }
+        Ok(ok)
+    }
+}
+
+/// The `sub` of an assertion, read before verification only to find the client
+/// whose keys will then verify it.
+fn unverified_sub(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("sub")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(body: &str) -> Form {
+        Form::parse(body.as_bytes()).expect("valid form")
+    }
+
+    #[test]
+    fn basic_credentials_are_url_decoded() {
+        let h = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("my%20app:p%3Aw+d")
+        );
+        match Credentials::extract(Some(&h), &form("")) {
+            Ok(Credentials::Basic { client_id, secret }) => {
+                assert_eq!(client_id, "my app");
+                assert_eq!(secret, "p:w d");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_methods_in_one_request_are_refused() {
+        let h = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("a:b"));
+        let err = Credentials::extract(Some(&h), &form("client_id=a&client_secret=b")).expect_err("two methods");
+        assert_eq!(err.code(), "invalid_request");
+    }
+
+    #[test]
+    fn missing_credentials_are_invalid_client() {
+        let err = Credentials::extract(None, &form("grant_type=client_credentials")).expect_err("none");
+        assert_eq!(err.code(), "invalid_client");
+    }
+
+    #[test]
+    fn secret_hash_verifies_only_the_right_secret() {
+        let h = hash_secret("s3cret").expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_secret("s3cret", &h));
+        assert!(!verify_secret("s3cret!", &h));
+        assert!(!verify_secret("s3cret", "not a phc string"));
+    }
+}

@@ -1,0 +1,174 @@
+//! One typed settings tree: defaults → TOML file → `DEPUTY_*` environment →
+//! command-line flags, each overriding the one before. Validated at start.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: String,
+    /// The issuer identifier (RFC 8414 §2): exactly what tokens and metadata carry.
+    pub issuer: String,
+    /// `postgres://…` for PostgreSQL; anything else is a SQLite file path.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Optional Redis, the fast path for revocations shared between instances.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
+    pub redis_prefix: String,
+    /// Milliseconds a Redis command may take before the server falls back to the database.
+    pub redis_timeout_ms: u64,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub tokens: TokenSettings,
+    pub keys: KeySettings,
+    pub client_auth: ClientAuthSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// Default access-token lifetime in seconds (a client may set its own).
+    pub access_token_ttl: i64,
+    /// Server-wide ceiling no client setting can exceed.
+    pub max_access_token_ttl: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// How often a running server looks for rotated keys in the database.
+    pub refresh_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientAuthSettings {
+    /// How long a verified client secret is remembered (as a keyed hash, in memory only)
+    /// so that a busy client does not pay argon2id on every request.
+    pub secret_cache_ttl_secs: u64,
+    /// Argon2id verifications allowed per client id per minute; beyond it, refused for a while.
+    pub max_secret_verifications_per_minute: u32,
+    /// Longest lifetime accepted for a `private_key_jwt` assertion, in seconds.
+    pub max_assertion_lifetime_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            database_url: "deputy.db".into(),
+            database_max_connections: 8,
+            redis_url: None,
+            redis_prefix: "deputy:".into(),
+            redis_timeout_ms: 250,
+            workers: None,
+            log_format: "text".into(),
+            tokens: TokenSettings::default(),
+            keys: KeySettings::default(),
+            client_auth: ClientAuthSettings::default(),
+        }
+    }
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            access_token_ttl: 600,
+            max_access_token_ttl: 3600,
+        }
+    }
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        KeySettings {
+            refresh_interval_secs: 10,
+        }
+    }
+}
+
+impl Default for ClientAuthSettings {
+    fn default() -> Self {
+        ClientAuthSettings {
+            secret_cache_ttl_secs: 600,
+            max_secret_verifications_per_minute: 20,
+            max_assertion_lifetime_secs: 300,
+        }
+    }
+}
+
+/// Flags given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads the layers in order and validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let settings: Settings = fig
+            .merge(Env::prefixed("DEPUTY_").ignore(&["config"]).split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|_| anyhow::anyhow!("listen {:?} is not an address like 127.0.0.1:8080", self.listen))?;
+        let url =
+            url::Url::parse(&self.issuer).map_err(|_| anyhow::anyhow!("issuer {:?} is not a URL", self.issuer))?;
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        // RFC 8414 §2: https, no query, no fragment. Plain http only on loopback, for development.
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            anyhow::bail!("issuer must use https (http is allowed on localhost only)");
+        }
+        if url.query().is_some() || url.fragment().is_some() || self.issuer.ends_with('/') {
+            anyhow::bail!("issuer must have no query, fragment or trailing slash");
+        }
+        if url.path() != "/" {
+            anyhow::bail!("issuer with a path is not supported yet: serve Deputy at the root of its host");
+        }
+        if self.tokens.access_token_ttl <= 0 || self.tokens.max_access_token_ttl < self.tokens.access_token_ttl {
+            anyhow::bail!("tokens.access_token_ttl must be positive and not above tokens.max_access_token_ttl");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            anyhow::bail!("log_format must be \"text\" or \"json\"");
+        }
+        if self.database_max_connections == 0 {
+            anyhow::bail!("database_max_connections must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}

@@ -1,0 +1,67 @@
+//! Thin HTTP handlers: parse, call one capability, build the response.
+
+pub mod discovery;
+pub mod health;
+pub mod introspect;
+pub mod jwks;
+pub mod revoke;
+pub mod token;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use crate::error::OAuthError;
+use crate::form::Form;
+
+/// Largest form body accepted at the token, introspection and revocation endpoints.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// Reads a bounded `application/x-www-form-urlencoded` body.
+pub async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> Result<Form, OAuthError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mime = ct.split(';').next().unwrap_or_default().trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| OAuthError::InvalidRequest("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > MAX_FORM_BYTES {
+            return Err(OAuthError::InvalidRequest(format!(
+                "the body is larger than {MAX_FORM_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Form::parse(&body).map_err(OAuthError::InvalidRequest)
+}
+
+pub fn authorization_header(req: &HttpRequest) -> Result<Option<&str>, OAuthError> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| OAuthError::invalid_client("malformed Authorization header", true))
+        })
+        .transpose()
+}
+
+/// RFC 6749 §5.1: token responses must not be cached.
+pub fn no_store_json(body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// Any method but POST at a POST-only endpoint.
+pub async fn method_not_allowed() -> Result<HttpResponse, OAuthError> {
+    Err(OAuthError::MethodNotAllowed)
+}

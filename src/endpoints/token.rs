@@ -1,0 +1,35 @@
+//! `POST /token` (RFC 6749 §3.2): parse the request, authenticate the client,
+//! run the grant.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{authorization_header, no_store_json, read_form};
+use crate::client_auth::Credentials;
+use crate::clock;
+use crate::error::OAuthError;
+use crate::grants::{client_credentials, TokenRequest};
+use crate::startup::AppState;
+
+pub async fn post_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    let form = read_form(&req, payload).await?;
+    let creds = Credentials::extract(authorization_header(&req)?, &form)?;
+    let request = TokenRequest::parse(&form)?;
+    let now = clock::now();
+    let client = state.client_auth.authenticate(creds, now).await?;
+    let response = match &request {
+        TokenRequest::ClientCredentials(r) => client_credentials::grant(
+            &client,
+            r,
+            &state.keys.current(),
+            &state.settings.issuer,
+            &state.settings.tokens,
+            now,
+        )?,
+    };
+    metrics::counter!("deputy_tokens_issued_total", "grant_type" => request.grant_type()).increment(1);
+    Ok(no_store_json(&response))
+}

@@ -1,0 +1,70 @@
+//! RFC 7662 token introspection. The caller is an authenticated client; a token
+//! is shown active only if it is valid (signature, `typ`, `iss`, `exp`, `nbf`),
+//! not revoked, and the caller may see it: the caller is the client it was
+//! issued to, or a resource server whose registered resources include its `aud`.
+//! Anything else (expired, revoked, malformed, unknown key, foreign issuer,
+//! someone else's token) is `{"active": false}` and nothing more (§2.2).
+
+use serde::Serialize;
+
+use crate::domain::Client;
+use crate::error::OAuthError;
+use crate::revocation::Revocations;
+use crate::tokens::access::{self, AccessClaims};
+use crate::tokens::Keys;
+
+#[derive(Debug, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<ActiveClaims>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActiveClaims {
+    pub token_type: &'static str,
+    #[serde(flatten)]
+    pub claims: AccessClaims,
+}
+
+impl Introspection {
+    fn inactive() -> Introspection {
+        Introspection {
+            active: false,
+            claims: None,
+        }
+    }
+}
+
+pub async fn introspect(
+    caller: &Client,
+    token: &str,
+    keys: &Keys,
+    issuer: &str,
+    revocations: &Revocations,
+    now: i64,
+) -> Result<Introspection, OAuthError> {
+    let claims = match access::validate(keys, issuer, token, now).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(reason = %e, "introspected token is not valid");
+            return Ok(Introspection::inactive());
+        }
+    };
+    let visible = claims.client_id == caller.id.as_str() || caller.resources.iter().any(|r| r.as_str() == claims.aud);
+    if !visible {
+        return Ok(Introspection::inactive());
+    }
+    // Fail closed: if revocation state cannot be read, answer 503, never active.
+    match revocations.is_revoked(&claims.jti).await {
+        Ok(false) => Ok(Introspection {
+            active: true,
+            claims: Some(ActiveClaims {
+                token_type: "Bearer",
+                claims,
+            }),
+        }),
+        Ok(true) => Ok(Introspection::inactive()),
+        Err(e) => Err(OAuthError::TemporarilyUnavailable(e.to_string())),
+    }
+}

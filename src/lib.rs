@@ -1,0 +1,34 @@
+//! Deputy: an OAuth 2.0 / OpenID Connect identity provider for AI agents.
+//!
+//! Where each specification lives:
+//!
+//! | specification | module |
+//! |---|---|
+//! | RFC 6749 (core grants, errors, client authentication) | [`grants`], [`error`], [`client_auth`], [`form`] |
+//! | RFC 6749 §4.4 client credentials | [`grants::client_credentials`] |
+//! | RFC 7523 (`private_key_jwt`) | [`client_auth`], [`tokens::assertion`] |
+//! | RFC 7591 client metadata | [`domain::client`], [`client_registry`] |
+//! | RFC 7662 introspection | [`introspection`], [`endpoints::introspect`] |
+//! | RFC 7009 revocation | [`revocation`] |
+//! | RFC 8414 / OIDC Discovery metadata | [`endpoints::discovery`] |
+//! | RFC 7517 JWK Set | [`endpoints::jwks`], [`tokens::keys`] |
+//! | RFC 8707 resource indicators | [`domain::resource`], [`grants::client_credentials`] |
+//! | RFC 9068 JWT access tokens, RFC 8725 JWT BCP | [`tokens::access`] |
+
+pub mod cli;
+pub mod client_auth;
+pub mod client_registry;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod endpoints;
+pub mod error;
+pub mod form;
+pub mod grants;
+pub mod import;
+pub mod introspection;
+pub mod revocation;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+pub mod tokens;

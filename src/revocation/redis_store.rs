@@ -1,0 +1,213 @@
+//! Redis as the shared fast path for revocations. Keys are namespaced by the
+//! configured prefix and by object type: `{prefix}rev:jti:{jti}` (one per
+//! revoked token, expiring with it) and `{prefix}rev:loaded` (present once
+//! Redis holds every live revocation of the database).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{db_is_revoked, RevocationError};
+use crate::storage::{revocations, Db};
+use crate::tokens::CLOCK_SKEW_SECS;
+
+pub struct RedisRevocations {
+    db: Db,
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    /// Marks written to the database but not (yet) to Redis.
+    pending: Arc<Mutex<Vec<(String, i64)>>>,
+}
+
+impl RedisRevocations {
+    /// Creates the store without connecting: the server starts even when Redis
+    /// is down, and falls back to the database until it comes up.
+    pub fn new(url: &str, prefix: &str, timeout: Duration, db: Db) -> anyhow::Result<RedisRevocations> {
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid redis_url: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| anyhow::anyhow!("cannot set up redis: {e}"))?;
+        Ok(RedisRevocations {
+            db,
+            conn,
+            prefix: prefix.to_owned(),
+            timeout,
+            pending: Arc::default(),
+        })
+    }
+
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn jti_key(&self, jti: &str) -> String {
+        format!("{}rev:jti:{jti}", self.prefix)
+    }
+
+    fn loaded_key(&self) -> String {
+        format!("{}rev:loaded", self.prefix)
+    }
+
+    /// Runs one command or pipeline under the timeout; any failure is `Err`.
+    async fn query<T: redis::FromRedisValue>(&self, pipe: redis::Pipeline) -> Result<T, String> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("redis timed out".into()),
+        }
+    }
+
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool, RevocationError> {
+        let mut pipe = redis::pipe();
+        pipe.exists(self.jti_key(jti)).exists(self.loaded_key());
+        match self.query::<(bool, bool)>(pipe).await {
+            Ok((revoked, true)) => Ok(revoked),
+            Ok((_, false)) => {
+                // Redis is up but does not hold the full set (restarted empty): the
+                // database answers, and Redis is rebuilt in the background.
+                self.spawn_rebuild();
+                db_is_revoked(&self.db, jti).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "redis unavailable for a revocation check; asking the database");
+                db_is_revoked(&self.db, jti).await
+            }
+        }
+    }
+
+    fn set_pipe(&self, jti: &str, expires_at: i64, now: i64) -> redis::Pipeline {
+        let ttl_ms = ((expires_at - now).max(0) + CLOCK_SKEW_SECS) as u64 * 1000;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.jti_key(jti))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore();
+        pipe
+    }
+
+    /// Writes the mark to Redis after the durable write. On failure the caller
+    /// answers 503 and a background task retries until the mark lands.
+    pub(super) async fn propagate(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), RevocationError> {
+        match self.query::<()>(self.set_pipe(jti, expires_at, now)).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Ok(mut p) = self.pending.lock() {
+                    p.push((jti.to_owned(), expires_at));
+                }
+                Err(RevocationError::NotPropagated(e))
+            }
+        }
+    }
+
+    /// Pushes pending marks to Redis; called periodically by the server.
+    pub async fn flush_pending(&self, now: i64) {
+        let batch: Vec<(String, i64)> = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return,
+        };
+        let mut failed = Vec::new();
+        for (jti, exp) in batch {
+            if exp <= now {
+                continue;
+            }
+            if self.query::<()>(self.set_pipe(&jti, exp, now)).await.is_err() {
+                failed.push((jti, exp));
+            }
+        }
+        if !failed.is_empty() {
+            if let Ok(mut p) = self.pending.lock() {
+                p.extend(failed);
+            }
+        }
+    }
+
+    fn spawn_rebuild(&self) {
+        let (db, mut conn, prefix, timeout) = (self.db.clone(), self.conn.clone(), self.prefix.clone(), self.timeout);
+        tokio::spawn(async move {
+            if let Err(e) = rebuild(&db, &mut conn, &prefix, timeout).await {
+                tracing::warn!(error = %e, "rebuilding redis revocations failed; will retry on next check");
+            }
+        });
+    }
+
+    /// Loads every live revocation from the database into Redis, then sets the
+    /// marker. Returns without work if Redis already holds the set or another
+    /// instance is rebuilding.
+    pub async fn rebuild_now(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        rebuild(&self.db, &mut conn, &self.prefix, self.timeout).await
+    }
+
+    pub async fn ping(&self) -> Result<(), RevocationError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("PING");
+        self.query::<(String,)>(pipe)
+            .await
+            .map(|_| ())
+            .map_err(RevocationError::Unavailable)
+    }
+}
+
+async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: Duration) -> Result<(), String> {
+    let lock = format!("{prefix}rev:rebuilding");
+    let loaded = format!("{prefix}rev:loaded");
+    let mut pipe = redis::pipe();
+    pipe.exists(&loaded)
+        .cmd("SET")
+        .arg(&lock)
+        .arg(1)
+        .arg("NX")
+        .arg("EX")
+        .arg(30);
+    let step = |p: redis::Pipeline, mut c: ConnectionManager| async move {
+        match tokio::time::timeout(timeout * 4, p.query_async::<redis::Value>(&mut c)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("redis timed out".to_owned()),
+        }
+    };
+    let v = step(pipe, conn.clone()).await?;
+    let (is_loaded, got_lock): (bool, Option<String>) =
+        redis::FromRedisValue::from_redis_value(v).map_err(|e| e.to_string())?;
+    if is_loaded || got_lock.is_none() {
+        return Ok(());
+    }
+    let now = crate::clock::now();
+    let live = db
+        .run(move |c| revocations::live(c, now))
+        .await
+        .map_err(|e| e.to_string())?;
+    let count = live.len();
+    // One MULTI/EXEC: if Redis restarts mid-way, neither the marks nor the
+    // marker survive, so the marker never vouches for a partial set.
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for (jti, exp) in &live {
+        let ttl_ms = ((exp - now).max(0) + CLOCK_SKEW_SECS) as u64 * 1000;
+        pipe.cmd("SET")
+            .arg(format!("{prefix}rev:jti:{jti}"))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore();
+    }
+    pipe.cmd("SET")
+        .arg(&loaded)
+        .arg(1)
+        .ignore()
+        .cmd("DEL")
+        .arg(&lock)
+        .ignore();
+    step(pipe, conn.clone()).await?;
+    tracing::info!(count, "redis revocations rebuilt from the database");
+    Ok(())
+}

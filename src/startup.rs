@@ -1,0 +1,188 @@
+//! `Application::build(settings)`: shared by `deputy serve` and the tests, so the
+//! tests run the real server on port 0. It opens storage, loads keys, sets up
+//! revocation and holds THE route table.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::client_auth::ClientAuthenticator;
+use crate::config::Settings;
+use crate::endpoints::{self, discovery, health, introspect, jwks, revoke, token};
+use crate::revocation::{RedisRevocations, Revocations};
+use crate::storage::Db;
+use crate::telemetry;
+use crate::tokens::Keys;
+
+/// Everything a request may need, built once.
+pub struct AppState {
+    pub settings: Settings,
+    pub db: Db,
+    pub keys: Keys,
+    pub revocations: Revocations,
+    pub client_auth: ClientAuthenticator,
+    pub metadata: serde_json::Value,
+    pub metrics: PrometheusHandle,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// The Prometheus recorder is process-wide by the `metrics` crate's design; it is
+/// installed once, and every application in the process renders from it.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; then ours renders nothing new.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        settings.validate()?;
+        let s = settings.clone();
+        let (db, keys) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Db, Keys)> {
+            let db = Db::connect(&s.database_url, s.database_max_connections)?;
+            let keys = Keys::load_or_generate(db.clone())?;
+            Ok((db, keys))
+        })
+        .await??;
+        let revocations = match &settings.redis_url {
+            None => Revocations::Database(db.clone()),
+            Some(url) => {
+                let r = RedisRevocations::new(
+                    url,
+                    &settings.redis_prefix,
+                    Duration::from_millis(settings.redis_timeout_ms),
+                    db.clone(),
+                )?;
+                if let Err(e) = r.rebuild_now().await {
+                    tracing::warn!(error = %e, "redis is not reachable at start; revocation checks use the database until it is");
+                }
+                Revocations::Redis(r)
+            }
+        };
+        let client_auth = ClientAuthenticator::new(db.clone(), settings.issuer.clone(), settings.client_auth.clone())?;
+        let state = web::Data::new(AppState {
+            metadata: discovery::metadata(&settings),
+            settings: settings.clone(),
+            db,
+            keys,
+            revocations,
+            client_auth,
+            metrics: metrics_handle(),
+        });
+
+        let listener = TcpListener::bind(&settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let data = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(telemetry::record_request))
+                .wrap(telemetry::request_tracing())
+                .wrap(telemetry::security_headers())
+                .configure(routes)
+        })
+        .listen(listener)?
+        .disable_signals();
+        if let Some(w) = settings.workers {
+            server = server.workers(w);
+        }
+        let server = server.run();
+        spawn_background(state.clone());
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone().into_inner()
+    }
+
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Serves until the server stops (Ctrl-C or SIGTERM handled by the caller).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// Splits the application into its running server, for callers that want the handle.
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+}
+
+/// THE route table.
+fn routes(cfg: &mut web::ServiceConfig) {
+    let post_only = |path: &'static str, handler| {
+        web::resource(path)
+            .route(handler)
+            .default_service(web::to(endpoints::method_not_allowed))
+    };
+    cfg.service(post_only("/token", web::post().to(token::post_token)))
+        .service(post_only("/introspect", web::post().to(introspect::post_introspect)))
+        .service(post_only("/revoke", web::post().to(revoke::post_revoke)))
+        .route("/jwks.json", web::get().to(jwks::get_jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(discovery::get_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(discovery::get_metadata),
+        )
+        .route("/healthz", web::get().to(health::get_healthz))
+        .route("/readyz", web::get().to(health::get_readyz))
+        .route("/metrics", web::get().to(health::get_metrics));
+}
+
+/// Key reloads, pending Redis marks, pruning of expired marks, rate-limit cleanup.
+fn spawn_background(state: web::Data<AppState>) {
+    let every = Duration::from_secs(state.settings.keys.refresh_interval_secs.max(1));
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            if let Err(e) = state.keys.refresh().await {
+                tracing::warn!(error = %e, "could not check for rotated keys");
+            }
+            let now = crate::clock::now();
+            if let Revocations::Redis(r) = &state.revocations {
+                r.flush_pending(now).await;
+            }
+            n += 1;
+            if n.is_multiple_of(30) {
+                state.client_auth.housekeeping();
+                if let Err(e) = state.db.prune_expired(now - 60).await {
+                    tracing::warn!(error = %e, "pruning expired marks failed");
+                }
+            }
+        }
+    });
+}

@@ -57,6 +57,13 @@ fn metrics_handle() -> PrometheusHandle {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.listen)?;
+        Application::build_with_listener(settings, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener the caller bound (tests bind
+    /// port 0 first, so that the issuer can name the real port).
+    pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
         settings.validate()?;
         let s = settings.clone();
         let (db, keys) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Db, Keys)> {
@@ -91,7 +98,6 @@ impl Application {
             metrics: metrics_handle(),
         });
 
-        let listener = TcpListener::bind(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let data = state.clone();
         let mut server = HttpServer::new(move || {

@@ -3,6 +3,7 @@
 //! revoked token, expiring with it) and `{prefix}rev:loaded` (present once
 //! Redis holds every live revocation of the database).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub struct RedisRevocations {
     timeout: Duration,
     /// Marks written to the database but not (yet) to Redis.
     pending: Arc<Mutex<Vec<(String, i64)>>>,
+    /// Set while this instance rebuilds, so a burst of checks spawns one rebuild.
+    rebuilding: Arc<AtomicBool>,
 }
 
 impl RedisRevocations {
@@ -131,11 +134,16 @@ impl RedisRevocations {
     }
 
     fn spawn_rebuild(&self) {
+        if self.rebuilding.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let (db, mut conn, prefix, timeout) = (self.db.clone(), self.conn.clone(), self.prefix.clone(), self.timeout);
+        let flag = self.rebuilding.clone();
         tokio::spawn(async move {
             if let Err(e) = rebuild(&db, &mut conn, &prefix, timeout).await {
                 tracing::warn!(error = %e, "rebuilding redis revocations failed; will retry on next check");
             }
+            flag.store(false, Ordering::Release);
         });
     }
 

@@ -49,6 +49,8 @@ pub struct KeySet {
     verifiers: HashMap<String, Box<dyn JwsVerifier>>,
     jwks: serde_json::Value,
     fingerprint: (i64, Option<i64>, Option<i64>),
+    /// When the first retired key stops being published: the set must be rebuilt then.
+    next_expiry: Option<i64>,
 }
 
 impl KeySet {
@@ -177,13 +179,16 @@ impl Keys {
         }
     }
 
-    /// Reloads the key set if the table changed. Returns whether it did.
+    /// Reloads the key set if the table changed or a retired key's publication
+    /// ended. Returns whether it did.
     pub async fn refresh(&self) -> Result<bool, StorageError> {
-        let known = self.current().fingerprint;
+        let current = self.current();
+        let known = current.fingerprint;
+        let expired = current.next_expiry.is_some_and(|t| t <= now());
         let loaded = self
             .db
             .run(move |c| {
-                if key_store::fingerprint(c)? == known {
+                if !expired && key_store::fingerprint(c)? == known {
                     return Ok(None);
                 }
                 load(c).map(Some)

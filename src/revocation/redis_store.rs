@@ -42,6 +42,7 @@ impl RedisRevocations {
             prefix: prefix.to_owned(),
             timeout,
             pending: Arc::default(),
+            rebuilding: Arc::default(),
         })
     }
 

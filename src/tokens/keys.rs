@@ -90,11 +90,13 @@ impl KeySet {
                 );
             }
         }
+        let next_expiry = rows.iter().filter_map(|r| r.publish_until).min();
         Ok(KeySet {
             signing,
             verifiers,
             jwks: serde_json::json!({ "keys": public }),
             fingerprint,
+            next_expiry,
         })
     }
 

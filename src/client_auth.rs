@@ -186,6 +186,9 @@ pub struct ClientAuthenticator {
     hmac_key: [u8; 32],
     verified: Mutex<HashMap<String, CachedSecret>>,
     limiter: DefaultKeyedRateLimiter<String>,
+    /// Registrations read recently, so a busy client costs no database round trip.
+    /// Changes made elsewhere (CLI, another instance) are seen within `client_cache_ttl_ms`.
+    clients: Mutex<HashMap<ClientId, (Client, Instant)>>,
     /// Verified against when the client is unknown, so timing does not tell.
     dummy_phc: String,
 }
@@ -207,6 +210,7 @@ impl ClientAuthenticator {
             hmac_key,
             verified: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            clients: Mutex::new(HashMap::new()),
             dummy_phc,
         })
     }
@@ -217,6 +221,10 @@ impl ClientAuthenticator {
         let ttl = Duration::from_secs(self.settings.secret_cache_ttl_secs);
         if let Ok(mut v) = self.verified.lock() {
             v.retain(|_, e| e.at.elapsed() < ttl);
+        }
+        let client_ttl = Duration::from_millis(self.settings.client_cache_ttl_ms);
+        if let Ok(mut c) = self.clients.lock() {
+            c.retain(|_, (_, at)| at.elapsed() < client_ttl);
         }
     }
 
@@ -237,8 +245,7 @@ impl ClientAuthenticator {
             } => unverified_sub(assertion).ok_or_else(unknown)?,
         };
         let id = ClientId::parse(&raw_id).map_err(|_| unknown())?;
-        let lookup = id.clone();
-        let client = self.db.run(move |c| clients::get(c, &lookup)).await?;
+        let client = self.load_client(&id).await?;
 
         match (&creds, client) {
             (Credentials::Basic { secret, .. } | Credentials::Post { secret, .. }, client) => {
@@ -282,6 +289,29 @@ impl ClientAuthenticator {
             )),
             (_, None) => Err(unknown()),
         }
+    }
+
+    /// The client's registration, from the short-lived cache or the database.
+    async fn load_client(&self, id: &ClientId) -> Result<Option<Client>, OAuthError> {
+        let ttl = Duration::from_millis(self.settings.client_cache_ttl_ms);
+        if let Ok(cache) = self.clients.lock() {
+            if let Some((c, at)) = cache.get(id) {
+                if at.elapsed() < ttl {
+                    return Ok(Some(c.clone()));
+                }
+            }
+        }
+        let lookup = id.clone();
+        let client = self.db.run(move |c| clients::get(c, &lookup)).await?;
+        if let (Some(c), Ok(mut cache)) = (&client, self.clients.lock()) {
+            if !ttl.is_zero() {
+                if cache.len() >= MAX_CACHED_SECRETS {
+                    cache.clear();
+                }
+                cache.insert(id.clone(), (c.clone(), Instant::now()));
+            }
+        }
+        Ok(client)
     }
 
     fn tag(&self, id: &ClientId, secret: &str) -> [u8; 32] {

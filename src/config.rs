@@ -59,6 +59,9 @@ pub struct ClientAuthSettings {
     pub max_secret_verifications_per_minute: u32,
     /// Longest lifetime accepted for a `private_key_jwt` assertion, in seconds.
     pub max_assertion_lifetime_secs: i64,
+    /// How long a client registration read from the database is reused, in milliseconds
+    /// (0 disables). Changes made by the CLI or another instance take effect within it.
+    pub client_cache_ttl_ms: u64,
 }
 
 impl Default for Settings {
@@ -103,6 +106,7 @@ impl Default for ClientAuthSettings {
             secret_cache_ttl_secs: 600,
             max_secret_verifications_per_minute: 20,
             max_assertion_lifetime_secs: 300,
+            client_cache_ttl_ms: 1000,
         }
     }
 }

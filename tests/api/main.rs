@@ -5,3 +5,4 @@ mod helpers;
 
 mod client_credentials;
 mod discovery;
+mod token_errors;

@@ -8,7 +8,7 @@ use diesel::Connection;
 use serde::Deserialize;
 
 use crate::client_registry::{self, ClientSpec, RegistryError};
-use crate::storage::{Db, StorageError};
+use crate::storage::Db;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,8 +40,9 @@ pub fn apply(db: &Db, file: &ImportFile, now: i64) -> anyhow::Result<ImportRepor
             anyhow::bail!("client {} appears twice in the import file", c.client_id);
         }
     }
-    let result = db.run_blocking(|conn| {
-        conn.transaction::<_, ImportError, _>(|conn| {
+    let mut conn_result: Result<ImportReport, ImportError> = Err(ImportError::NotRun);
+    db.run_blocking(|conn| {
+        conn_result = conn.transaction::<_, ImportError, _>(|conn| {
             let mut report = ImportReport::default();
             for spec in &file.clients {
                 if client_registry::upsert(conn, spec, now)? {
@@ -51,10 +52,11 @@ pub fn apply(db: &Db, file: &ImportFile, now: i64) -> anyhow::Result<ImportRepor
                 }
             }
             Ok(report)
-        })
-        .map_err(|e| StorageError::Query(e.to_string()))
-    });
-    result.map_err(|e| anyhow::anyhow!("import failed, nothing was changed: {e}"))
+        });
+        Ok(())
+    })
+    .map_err(|e| anyhow::anyhow!("import failed, nothing was changed: {e}"))?;
+    conn_result.map_err(|e| anyhow::anyhow!("import failed, nothing was changed: {e}"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,4 +65,6 @@ enum ImportError {
     Registry(#[from] RegistryError),
     #[error("database error: {0}")]
     Diesel(#[from] diesel::result::Error),
+    #[error("the import did not run")]
+    NotRun,
 }

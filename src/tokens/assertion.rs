@@ -64,7 +64,16 @@ pub fn validate(
     let verifiers: Vec<Box<dyn JwsVerifier>> = candidates
         .into_iter()
         .filter(|j| j.algorithm().is_none_or(|a| a == alg))
-        .filter_map(|j| verifier_for(&alg, j))
+        .filter_map(|j| {
+            if kid.is_some() {
+                return verifier_for(&alg, j);
+            }
+            // josekit's verifier demands the key's `kid` in the header; without a
+            // header kid (allowed by OIDC Core §10.1), verify with the key minus its kid.
+            let mut map = j.as_ref().clone();
+            map.remove("kid");
+            verifier_for(&alg, &Jwk::from_map(map).ok()?)
+        })
         .collect();
     if verifiers.is_empty() {
         return Err(TokenError::UnknownKey);

@@ -166,17 +166,22 @@ impl RedisRevocations {
     }
 }
 
+/// Sets the "complete" marker only if our rebuild lock is still there: had Redis
+/// restarted since the lock was taken, the lock would be gone, and the marker
+/// must not vouch for marks that were lost with the restart.
+const SET_MARKER_IF_LOCK_HELD: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], '1')
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
 async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: Duration) -> Result<(), String> {
     let lock = format!("{prefix}rev:rebuilding");
     let loaded = format!("{prefix}rev:loaded");
-    let mut pipe = redis::pipe();
-    pipe.exists(&loaded)
-        .cmd("SET")
-        .arg(&lock)
-        .arg(1)
-        .arg("NX")
-        .arg("EX")
-        .arg(30);
+    let token = crate::tokens::random_id();
     let step = |p: redis::Pipeline, mut c: ConnectionManager| async move {
         match tokio::time::timeout(timeout * 4, p.query_async::<redis::Value>(&mut c)).await {
             Ok(Ok(v)) => Ok(v),
@@ -184,39 +189,53 @@ async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: D
             Err(_) => Err("redis timed out".to_owned()),
         }
     };
+    let mut pipe = redis::pipe();
+    pipe.exists(&loaded)
+        .cmd("SET")
+        .arg(&lock)
+        .arg(&token)
+        .arg("NX")
+        .arg("EX")
+        .arg(60);
     let v = step(pipe, conn.clone()).await?;
     let (is_loaded, got_lock): (bool, Option<String>) =
         redis::FromRedisValue::from_redis_value(v).map_err(|e| e.to_string())?;
     if is_loaded || got_lock.is_none() {
         return Ok(());
     }
+    // The snapshot is read after the lock is taken: revocations committed later
+    // are written to Redis by their own revoke call.
     let now = crate::clock::now();
     let live = db
         .run(move |c| revocations::live(c, now))
         .await
         .map_err(|e| e.to_string())?;
     let count = live.len();
-    // One MULTI/EXEC: if Redis restarts mid-way, neither the marks nor the
-    // marker survive, so the marker never vouches for a partial set.
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    for (jti, exp) in &live {
-        let ttl_ms = ((exp - now).max(0) + CLOCK_SKEW_SECS) as u64 * 1000;
-        pipe.cmd("SET")
-            .arg(format!("{prefix}rev:jti:{jti}"))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl_ms)
-            .ignore();
+    for chunk in live.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for (jti, exp) in chunk {
+            let ttl_ms = ((exp - now).max(0) + CLOCK_SKEW_SECS) as u64 * 1000;
+            pipe.cmd("SET")
+                .arg(format!("{prefix}rev:jti:{jti}"))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl_ms)
+                .ignore();
+        }
+        step(pipe, conn.clone()).await?;
     }
-    pipe.cmd("SET")
-        .arg(&loaded)
-        .arg(1)
-        .ignore()
-        .cmd("DEL")
+    let mut pipe = redis::pipe();
+    pipe.cmd("EVAL")
+        .arg(SET_MARKER_IF_LOCK_HELD)
+        .arg(2)
         .arg(&lock)
-        .ignore();
-    step(pipe, conn.clone()).await?;
+        .arg(&loaded)
+        .arg(&token);
+    let v = step(pipe, conn.clone()).await?;
+    let (set,): (i64,) = redis::FromRedisValue::from_redis_value(v).map_err(|e| e.to_string())?;
+    if set != 1 {
+        return Err("redis lost the rebuild lock (restarted?); the marker was not set".into());
+    }
     tracing::info!(count, "redis revocations rebuilt from the database");
     Ok(())
 }

@@ -35,7 +35,7 @@ pub fn issue(keys: &KeySet, claims: &AccessClaims) -> Result<String, TokenError>
 /// `typ`, `iss`, `exp`, `iat`, `nbf`, and that `aud` and `jti` are present.
 /// Revocation and the caller's right to see the token are checked by the caller.
 pub async fn validate(keys: &Keys, issuer: &str, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
-    let (claims, header) = verify_with_refresh(keys, token).await?;
+    let (claims, header) = verify_with_refresh(keys, token, Alg::ES256).await?;
     let typ = header.token_type().unwrap_or_default();
     if !typ.eq_ignore_ascii_case(TYP) && !typ.eq_ignore_ascii_case("application/at+jwt") {
         return Err(TokenError::Claims(format!("typ {typ:?} is not at+jwt")));

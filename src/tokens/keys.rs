@@ -46,7 +46,7 @@ struct SigningKey {
 /// (building a signer or verifier from a JWK costs more than a signature).
 pub struct KeySet {
     signing: HashMap<Alg, SigningKey>,
-    verifiers: HashMap<String, Box<dyn JwsVerifier>>,
+    verifiers: HashMap<String, (Alg, Box<dyn JwsVerifier>)>,
     jwks: serde_json::Value,
     fingerprint: (i64, Option<i64>, Option<i64>),
     /// When the first retired key stops being published: the set must be rebuilt then.
@@ -56,7 +56,7 @@ pub struct KeySet {
 impl KeySet {
     fn build(rows: &[KeyRow], fingerprint: (i64, Option<i64>, Option<i64>)) -> Result<KeySet, TokenError> {
         let mut signing = HashMap::new();
-        let mut verifiers: HashMap<String, Box<dyn JwsVerifier>> = HashMap::new();
+        let mut verifiers: HashMap<String, (Alg, Box<dyn JwsVerifier>)> = HashMap::new();
         let mut public = Vec::new();
         // Rows come oldest first, so the newest active key of each algorithm wins.
         for row in rows {
@@ -79,7 +79,7 @@ impl KeySet {
             pubjwk.set_algorithm(alg.as_str());
             pubjwk.set_key_use("sig");
             public.push(serde_json::Value::Object(pubjwk.as_ref().clone()));
-            verifiers.insert(row.kid.clone(), verifier);
+            verifiers.insert(row.kid.clone(), (alg, verifier));
             if row.retired_at.is_none() {
                 signing.insert(
                     alg,
@@ -121,17 +121,26 @@ impl KeySet {
             .map_err(|e| TokenError::Signature(e.to_string()))
     }
 
-    /// Verifies the signature of a token Deputy signed: `kid` must name one of our
-    /// keys and `alg` must be that key's algorithm. Claims are the caller's to check.
-    pub fn verify(&self, token: &str) -> Result<(serde_json::Map<String, serde_json::Value>, JwsHeader), TokenError> {
+    /// Verifies the signature of a token Deputy signed with a key of `alg`: `kid`
+    /// must name one of our keys of that algorithm (an access token signed with
+    /// the ID-token key is refused), and the header `alg` must match. Claims are
+    /// the caller's to check.
+    pub fn verify(
+        &self,
+        token: &str,
+        alg: Alg,
+    ) -> Result<(serde_json::Map<String, serde_json::Value>, JwsHeader), TokenError> {
         if token.len() > MAX_JWT_LEN {
             return Err(TokenError::Malformed("token too long".into()));
         }
         let unknown_kid = std::cell::Cell::new(false);
         let (payload, header) = jwt::decode_with_verifier_selector(token, |header| {
-            let verifier = header.key_id().and_then(|kid| self.verifiers.get(kid));
+            let verifier = header
+                .key_id()
+                .and_then(|kid| self.verifiers.get(kid))
+                .filter(|(key_alg, _)| *key_alg == alg);
             unknown_kid.set(verifier.is_none());
-            Ok(verifier.map(|v| v.as_ref()))
+            Ok(verifier.map(|(_, v)| v.as_ref()))
         })
         .map_err(|e| match e {
             _ if unknown_kid.get() => TokenError::UnknownKey,
@@ -276,9 +285,10 @@ pub fn rotate(c: &mut DbConnection, now: i64, keep_published_secs: i64) -> Resul
 pub async fn verify_with_refresh(
     keys: &Keys,
     token: &str,
+    alg: Alg,
 ) -> Result<(serde_json::Map<String, serde_json::Value>, JwsHeader), TokenError> {
-    match keys.current().verify(token) {
-        Err(TokenError::UnknownKey) if keys.refresh_for_unknown_kid().await => keys.current().verify(token),
+    match keys.current().verify(token, alg) {
+        Err(TokenError::UnknownKey) if keys.refresh_for_unknown_kid().await => keys.current().verify(token, alg),
         other => other,
     }
 }

@@ -3,6 +3,11 @@
 
 mod helpers;
 
+mod cli;
 mod client_credentials;
 mod discovery;
+mod introspection;
+mod keys;
+mod private_key_jwt;
+mod revocation;
 mod token_errors;

@@ -9,7 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::HttpMessage;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing::Span;
+use tracing_actix_web::{RequestId, RootSpanBuilder, TracingLogger};
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
@@ -28,8 +29,39 @@ pub fn init_logging(format: &str) {
     };
 }
 
-pub fn request_tracing() -> TracingLogger<tracing_actix_web::DefaultRootSpanBuilder> {
-    TracingLogger::default()
+pub fn request_tracing() -> TracingLogger<RequestSpan> {
+    TracingLogger::new()
+}
+
+/// The span every request runs in. Unlike the default, it records the path but
+/// never the query string, which a careless client could fill with a secret.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(req: &ServiceRequest) -> Span {
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        tracing::info_span!(
+            "request",
+            method = %req.method(),
+            route = %route,
+            path = %req.path(),
+            request_id = %request_id,
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+        let status = match outcome {
+            Ok(res) => res.status().as_u16(),
+            Err(e) => e.as_response_error().status_code().as_u16(),
+        };
+        span.record("status", status);
+    }
 }
 
 /// Clickjacking and sniffing protection on every response (RFC 9700 §4.16).

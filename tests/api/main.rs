@@ -10,4 +10,5 @@ mod introspection;
 mod keys;
 mod private_key_jwt;
 mod revocation;
+mod serve;
 mod token_errors;

@@ -111,3 +111,55 @@ async fn token_lifetime_follows_the_client_but_never_passes_the_server_ceiling()
         assert_eq!(r.header("pragma"), Some("no-cache"));
     }
 }
+
+#[tokio::test]
+async fn oauth2_crate_introspects_a_token_active_then_inactive_after_revocation() {
+    use oauth2::{AccessToken, IntrospectionUrl, TokenIntrospectionResponse};
+    let app = spawn_app().await;
+    let (id, secret) = app.client("svc", "read write", &[API]).await;
+    let http = oauth2::reqwest::Client::new();
+    let client = oauth2_client(&app, &id, &secret, AuthType::BasicAuth)
+        .set_introspection_url(IntrospectionUrl::new(format!("{}/introspect", app.address)).expect("url"));
+    let token = client
+        .exchange_client_credentials()
+        .add_scope(Scope::new("write".into()))
+        .request_async(&http)
+        .await
+        .expect("token issued");
+    let access = AccessToken::new(token.access_token().secret().clone());
+
+    let info = client
+        .introspect(&access)
+        .request_async(&http)
+        .await
+        .expect("introspection answers");
+    assert!(info.active());
+    assert_eq!(info.client_id().map(|c| c.as_str()), Some("svc"));
+    assert_eq!(
+        info.scopes()
+            .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        Some(vec!["write".to_owned()])
+    );
+    assert_eq!(info.aud(), Some(&vec![API.to_owned()]));
+    assert_eq!(info.iss(), Some(app.settings.issuer.as_str()));
+
+    // The oauth2 crate refuses a revocation URL that is not https, so the revoke is plain HTTP.
+    let r = app
+        .post_form(
+            "/revoke",
+            Some(&crate::helpers::basic(&id, &secret)),
+            &[("token", access.secret())],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let info = client
+        .introspect(&access)
+        .request_async(&http)
+        .await
+        .expect("introspection answers");
+    assert!(!info.active(), "a revoked token is inactive");
+    assert!(
+        info.client_id().is_none() && info.scopes().is_none(),
+        "an inactive answer says nothing more"
+    );
+}

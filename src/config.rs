@@ -40,6 +40,10 @@ pub struct TokenSettings {
     pub access_token_ttl: i64,
     /// Server-wide ceiling no client setting can exceed.
     pub max_access_token_ttl: i64,
+    /// Access tokens whose signature and claims were checked, remembered (by
+    /// SHA-256) until they expire, so introspecting one again skips the
+    /// signature check. Revocation is checked every time. 0 disables.
+    pub verified_cache_entries: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +92,7 @@ impl Default for TokenSettings {
         TokenSettings {
             access_token_ttl: 600,
             max_access_token_ttl: 3600,
+            verified_cache_entries: 100_000,
         }
     }
 }

@@ -40,11 +40,11 @@ pub async fn introspect(
     caller: &Client,
     token: &str,
     keys: &Keys,
-    issuer: &str,
+    validator: &access::Validator,
     revocations: &Revocations,
     now: i64,
 ) -> Result<Introspection, OAuthError> {
-    let claims = match access::validate(keys, issuer, token, now).await {
+    let claims = match validator.validate(keys, token, now).await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(reason = %e, "introspected token is not valid");

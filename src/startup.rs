@@ -16,13 +16,14 @@ use crate::endpoints::{self, discovery, health, introspect, jwks, revoke, token}
 use crate::revocation::{RedisRevocations, Revocations};
 use crate::storage::Db;
 use crate::telemetry;
-use crate::tokens::Keys;
+use crate::tokens::{access, Keys};
 
 /// Everything a request may need, built once.
 pub struct AppState {
     pub settings: Settings,
     pub db: Db,
     pub keys: Keys,
+    pub validator: access::Validator,
     pub revocations: Revocations,
     pub client_auth: ClientAuthenticator,
     pub metadata: serde_json::Value,
@@ -93,6 +94,7 @@ impl Application {
             settings: settings.clone(),
             db,
             keys,
+            validator: access::Validator::new(settings.issuer.clone(), settings.tokens.verified_cache_entries),
             revocations,
             client_auth,
             metrics: metrics_handle(),

@@ -34,14 +34,6 @@ pub async fn post_introspect(
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
     let now = clock::now();
     let caller = state.client_auth.authenticate(creds, now).await?;
-    let result = introspect(
-        &caller,
-        token,
-        &state.keys,
-        &state.settings.issuer,
-        &state.revocations,
-        now,
-    )
-    .await?;
+    let result = introspect(&caller, token, &state.keys, &state.validator, &state.revocations, now).await?;
     Ok(no_store_json(&result))
 }

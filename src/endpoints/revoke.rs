@@ -33,14 +33,6 @@ pub async fn post_revoke(
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
     let now = clock::now();
     let caller = state.client_auth.authenticate(creds, now).await?;
-    revoke(
-        &caller,
-        token,
-        &state.keys,
-        &state.settings.issuer,
-        &state.revocations,
-        now,
-    )
-    .await?;
+    revoke(&caller, token, &state.keys, &state.validator, &state.revocations, now).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).finish())
 }

@@ -13,11 +13,11 @@ pub async fn revoke(
     caller: &Client,
     token: &str,
     keys: &Keys,
-    issuer: &str,
+    validator: &access::Validator,
     revocations: &Revocations,
     now: i64,
 ) -> Result<(), OAuthError> {
-    let claims = match access::validate(keys, issuer, token, now).await {
+    let claims = match validator.validate(keys, token, now).await {
         Ok(c) => c,
         // Unknown, malformed, foreign or expired: nothing to revoke, and §2.2 says 200.
         Err(_) => return Ok(()),

@@ -63,3 +63,57 @@ pub async fn validate(keys: &Keys, issuer: &str, token: &str, now: i64) -> Resul
     }
     Ok(parsed)
 }
+
+/// Validates access tokens, remembering the ones it has already validated.
+///
+/// Resource servers introspect the same token again and again; its signature
+/// need not be checked each time. An entry is keyed by the SHA-256 of the whole
+/// compact token (any change to header, payload or signature misses), and is
+/// used only while the token is unexpired and its signing key still trusted.
+/// Revocation is never cached: callers check it on every use.
+pub struct Validator {
+    issuer: String,
+    cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], (AccessClaims, String)>>,
+    max_entries: usize,
+}
+
+impl Validator {
+    pub fn new(issuer: String, max_entries: usize) -> Validator {
+        Validator {
+            issuer,
+            cache: Default::default(),
+            max_entries,
+        }
+    }
+
+    pub async fn validate(&self, keys: &Keys, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+        use sha2::Digest;
+        if self.max_entries == 0 {
+            return validate(keys, &self.issuer, token, now).await;
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let hit = self.cache.lock().ok().and_then(|c| c.get(&digest).cloned());
+        if let Some((claims, kid)) = hit {
+            if claims.exp <= now {
+                return Err(TokenError::Expired);
+            }
+            if keys.current().has_kid(&kid) {
+                return Ok(claims);
+            }
+        }
+        let claims = validate(keys, &self.issuer, token, now).await?;
+        let kid = josekit::jwt::decode_header(token)
+            .ok()
+            .and_then(|h| h.claim("kid").and_then(|k| k.as_str()).map(str::to_owned));
+        if let (Some(kid), Ok(mut cache)) = (kid, self.cache.lock()) {
+            if cache.len() >= self.max_entries {
+                cache.retain(|_, (c, _)| c.exp > now);
+                if cache.len() >= self.max_entries {
+                    cache.clear();
+                }
+            }
+            cache.insert(digest, (claims.clone(), kid));
+        }
+        Ok(claims)
+    }
+}

@@ -70,16 +70,19 @@ async fn an_expired_token_is_inactive_and_nothing_more() {
     let app = spawn_app().await;
     app.import(&format!(
         "[[clients]]\nclient_id = \"brief\"\nclient_name = \"Brief\"\nclient_secret = \"brief-secret-0123456789\"\n\
-         scope = \"read\"\nresources = [\"{API}\"]\naccess_token_ttl = 1\n"
+         scope = \"read\"\nresources = [\"{API}\"]\naccess_token_ttl = 2\n"
     ))
     .await;
     let brief = ("brief".to_owned(), "brief-secret-0123456789".to_owned());
     let token = app.token(&brief, &[]).await;
     assert_eq!(
         part(&token, 1)["exp"].as_i64().expect("exp") - part(&token, 1)["iat"].as_i64().expect("iat"),
-        1
+        2
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Introspected while alive (so the validated-token cache holds it), then after expiry.
+    let r = app.introspect(&brief, &token).await;
+    assert_eq!(r.body["active"], true, "{:?}", r.body);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_inactive(&app, &brief, &token, "expired").await;
 }
 

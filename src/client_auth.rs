@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -188,7 +188,7 @@ pub struct ClientAuthenticator {
     limiter: DefaultKeyedRateLimiter<String>,
     /// Registrations read recently, so a busy client costs no database round trip.
     /// Changes made elsewhere (CLI, another instance) are seen within `client_cache_ttl_ms`.
-    clients: Mutex<HashMap<ClientId, (Client, Instant)>>,
+    clients: Mutex<HashMap<ClientId, (Arc<Client>, Instant)>>,
     /// Verified against when the client is unknown, so timing does not tell.
     dummy_phc: String,
 }
@@ -229,7 +229,7 @@ impl ClientAuthenticator {
     }
 
     /// Authenticates the request's client and returns it.
-    pub async fn authenticate(&self, creds: Credentials, now: i64) -> Result<Client, OAuthError> {
+    pub async fn authenticate(&self, creds: Credentials, now: i64) -> Result<Arc<Client>, OAuthError> {
         let basic = creds.is_basic();
         let unknown = || OAuthError::invalid_client("client authentication failed", basic);
         let raw_id = match &creds {
@@ -292,23 +292,23 @@ impl ClientAuthenticator {
     }
 
     /// The client's registration, from the short-lived cache or the database.
-    async fn load_client(&self, id: &ClientId) -> Result<Option<Client>, OAuthError> {
+    async fn load_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, OAuthError> {
         let ttl = Duration::from_millis(self.settings.client_cache_ttl_ms);
         if let Ok(cache) = self.clients.lock() {
             if let Some((c, at)) = cache.get(id) {
                 if at.elapsed() < ttl {
-                    return Ok(Some(c.clone()));
+                    return Ok(Some(Arc::clone(c)));
                 }
             }
         }
         let lookup = id.clone();
-        let client = self.db.run(move |c| clients::get(c, &lookup)).await?;
+        let client = self.db.run(move |c| clients::get(c, &lookup)).await?.map(Arc::new);
         if let (Some(c), Ok(mut cache)) = (&client, self.clients.lock()) {
             if !ttl.is_zero() {
                 if cache.len() >= MAX_CACHED_SECRETS {
                     cache.clear();
                 }
-                cache.insert(id.clone(), (c.clone(), Instant::now()));
+                cache.insert(id.clone(), (Arc::clone(c), Instant::now()));
             }
         }
         Ok(client)

@@ -87,13 +87,11 @@ impl ManageConnection for Manager {
         match self.backend {
             Backend::Sqlite => {
                 let mut c = SqliteConnection::establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers proceed during a write; busy_timeout makes
-                // concurrent writers wait instead of failing.
-                c.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON;",
-                )
-                .map_err(r2d2::Error::QueryError)?;
+                // busy_timeout makes concurrent writers wait instead of failing. WAL
+                // (set once in `Db::connect`, persistent in the file) lets readers
+                // proceed during a write.
+                c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                    .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(c))
             }
             Backend::Postgres => PgConnection::establish(&self.url)
@@ -122,6 +120,14 @@ impl Db {
     /// Opens the pool and runs pending migrations.
     pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
         let (backend, url) = Backend::from_url(url);
+        if backend == Backend::Sqlite {
+            // Switching to WAL takes an exclusive lock: do it once, before the pool
+            // opens its connections in parallel (they would see "database is locked").
+            let mut c =
+                SqliteConnection::establish(&url).map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+            c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
+                .map_err(|e| anyhow::anyhow!("cannot set up the database: {e}"))?;
+        }
         let manager = Manager { backend, url };
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)

@@ -33,6 +33,11 @@ pub struct ClientSpec {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub access_token_ttl: Option<i64>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `RS256` (default) or `ES256`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 fn default_grant_types() -> Vec<String> {
@@ -76,12 +81,17 @@ impl ClientSpec {
             .iter()
             .map(|r| ResourceUri::parse(r).map_err(invalid))
             .collect::<Result<Vec<_>, _>>()?;
-        for uri in &self.redirect_uris {
+        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
             let u = url::Url::parse(uri).map_err(|_| invalid(format!("redirect URI {uri:?} is not absolute")))?;
-            if u.fragment().is_some() {
+            if u.fragment().is_some() || uri.contains('#') {
                 return Err(invalid(format!("redirect URI {uri:?} has a fragment")));
             }
         }
+        let id_token_alg = match self.id_token_signed_response_alg.as_deref() {
+            None => crate::tokens::Alg::RS256,
+            Some(a) => crate::tokens::Alg::parse(a)
+                .ok_or_else(|| invalid(format!("id_token_signed_response_alg {a:?} is not RS256 or ES256")))?,
+        };
         if self.jwks_uri.is_some() {
             return Err(invalid(
                 "jwks_uri is not supported yet; register the keys inline as jwks".into(),
@@ -112,6 +122,8 @@ impl ClientSpec {
             access_token_ttl: self.access_token_ttl,
             created_at: now,
             updated_at: now,
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            id_token_alg,
         };
         client.validate().map_err(invalid)?;
         Ok(client)
@@ -150,4 +162,6 @@ fn same_registration(a: &Client, b: &Client) -> bool {
         && a.jwks == b.jwks
         && a.resources == b.resources
         && a.access_token_ttl == b.access_token_ttl
+        && a.post_logout_redirect_uris == b.post_logout_redirect_uris
+        && a.id_token_alg == b.id_token_alg
 }

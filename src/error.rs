@@ -28,6 +28,12 @@ pub enum OAuthError {
     InvalidTarget(String),
     #[error("method_not_allowed")]
     MethodNotAllowed,
+    /// RFC 6750 §3.1 at a protected resource (userinfo): bad or missing bearer token.
+    #[error("invalid_token: {0}")]
+    InvalidToken(String),
+    /// RFC 6750 §3.1: the token lacks a needed scope.
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(String),
     /// Something the server could not do right now (database or Redis unreachable).
     #[error("temporarily_unavailable: {0}")]
     TemporarilyUnavailable(String),
@@ -47,6 +53,8 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            OAuthError::InvalidToken(_) => "invalid_token",
+            OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::ServerError(_) => "server_error",
         }
     }
@@ -58,7 +66,9 @@ impl OAuthError {
             | OAuthError::UnauthorizedClient(d)
             | OAuthError::UnsupportedGrantType(d)
             | OAuthError::InvalidScope(d)
-            | OAuthError::InvalidTarget(d) => Some(d),
+            | OAuthError::InvalidTarget(d)
+            | OAuthError::InvalidToken(d)
+            | OAuthError::InsufficientScope(d) => Some(d),
             OAuthError::InvalidClient { description, .. } => Some(description),
             OAuthError::MethodNotAllowed => Some("this endpoint accepts POST only"),
             OAuthError::TemporarilyUnavailable(_) => Some("the server cannot answer safely right now; retry shortly"),
@@ -86,7 +96,8 @@ impl From<StorageError> for OAuthError {
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidClient { .. } | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,6 +139,18 @@ impl ResponseError for OAuthError {
             }
             OAuthError::MethodNotAllowed => {
                 res.insert_header((header::ALLOW, HeaderValue::from_static("POST")));
+            }
+            OAuthError::InvalidToken(_) => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"deputy\", error=\"invalid_token\""),
+                ));
+            }
+            OAuthError::InsufficientScope(_) => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"deputy\", error=\"insufficient_scope\", scope=\"openid\""),
+                ));
             }
             OAuthError::TemporarilyUnavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

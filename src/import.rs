@@ -9,18 +9,23 @@ use serde::Deserialize;
 
 use crate::client_registry::{self, ClientSpec, RegistryError};
 use crate::storage::Db;
+use crate::user_registry::{self, UserError, UserSpec};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportFile {
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
+    #[serde(default)]
+    pub users: Vec<UserSpec>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub clients_created: usize,
     pub clients_updated_or_unchanged: usize,
+    pub users_created: usize,
+    pub users_updated_or_unchanged: usize,
 }
 
 pub fn parse(text: &str) -> anyhow::Result<ImportFile> {
@@ -40,6 +45,12 @@ pub fn apply(db: &Db, file: &ImportFile, now: i64) -> anyhow::Result<ImportRepor
             anyhow::bail!("client {} appears twice in the import file", c.client_id);
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    for u in &file.users {
+        if !seen.insert(&u.username) {
+            anyhow::bail!("user {} appears twice in the import file", u.username);
+        }
+    }
     let mut conn_result: Result<ImportReport, ImportError> = Err(ImportError::NotRun);
     db.run_blocking(|conn| {
         conn_result = conn.transaction::<_, ImportError, _>(|conn| {
@@ -49,6 +60,13 @@ pub fn apply(db: &Db, file: &ImportFile, now: i64) -> anyhow::Result<ImportRepor
                     report.clients_created += 1;
                 } else {
                     report.clients_updated_or_unchanged += 1;
+                }
+            }
+            for spec in &file.users {
+                if user_registry::upsert(conn, spec, now)? {
+                    report.users_created += 1;
+                } else {
+                    report.users_updated_or_unchanged += 1;
                 }
             }
             Ok(report)
@@ -63,6 +81,8 @@ pub fn apply(db: &Db, file: &ImportFile, now: i64) -> anyhow::Result<ImportRepor
 enum ImportError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    User(#[from] UserError),
     #[error("database error: {0}")]
     Diesel(#[from] diesel::result::Error),
     #[error("the import did not run")]

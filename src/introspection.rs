@@ -56,7 +56,7 @@ pub async fn introspect(
         return Ok(Introspection::inactive());
     }
     // Fail closed: if revocation state cannot be read, answer 503, never active.
-    match revocations.is_revoked(&claims.jti).await {
+    match revocations.is_revoked(&claims.jti, claims.grant_id.as_deref()).await {
         Ok(false) => Ok(Introspection {
             active: true,
             claims: Some(ActiveClaims {

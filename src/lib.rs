@@ -15,6 +15,7 @@
 //! | RFC 8707 resource indicators | [`domain::resource`], [`grants::client_credentials`] |
 //! | RFC 9068 JWT access tokens, RFC 8725 JWT BCP | [`tokens::access`] |
 
+pub mod authorize;
 pub mod cli;
 pub mod client_auth;
 pub mod client_registry;
@@ -26,9 +27,12 @@ pub mod error;
 pub mod form;
 pub mod grants;
 pub mod import;
+pub mod interaction;
 pub mod introspection;
 pub mod revocation;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod tokens;
+pub mod user_registry;
+pub mod userinfo;

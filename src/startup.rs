@@ -12,11 +12,16 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::client_auth::ClientAuthenticator;
 use crate::config::Settings;
-use crate::endpoints::{self, discovery, health, introspect, jwks, revoke, token};
+use crate::endpoints::{self, discovery, health, introspect, jwks, revoke, token, userinfo};
+use crate::interaction::login::LoginLimits;
 use crate::revocation::{RedisRevocations, Revocations};
 use crate::storage::Db;
 use crate::telemetry;
 use crate::tokens::{access, Keys};
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
 
 /// Everything a request may need, built once.
 pub struct AppState {
@@ -28,6 +33,7 @@ pub struct AppState {
     pub client_auth: ClientAuthenticator,
     pub metadata: serde_json::Value,
     pub metrics: PrometheusHandle,
+    pub login_limits: LoginLimits,
 }
 
 pub struct Application {
@@ -67,10 +73,11 @@ impl Application {
     pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
         settings.validate()?;
         let s = settings.clone();
-        let (db, keys) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Db, Keys)> {
+        let (db, keys, session_key) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Db, Keys, Key)> {
             let db = Db::connect(&s.database_url, s.database_max_connections)?;
             let keys = Keys::load_or_generate(db.clone())?;
-            Ok((db, keys))
+            let session_key = session_key(&db)?;
+            Ok((db, keys, session_key))
         })
         .await??;
         let revocations = match &settings.redis_url {
@@ -98,17 +105,27 @@ impl Application {
             revocations,
             client_auth,
             metrics: metrics_handle(),
+            login_limits: LoginLimits::new(10, 30)?,
         });
 
         let port = listener.local_addr()?.port();
         let data = state.clone();
+        let secure_cookies = settings.is_https();
         let mut server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                .cookie_name("deputy_session".into())
+                .cookie_http_only(true)
+                .cookie_secure(secure_cookies)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_content_security(CookieContentSecurity::Private)
+                .build();
             App::new()
                 .app_data(data.clone())
                 .wrap(actix_web::middleware::from_fn(telemetry::record_request))
                 .wrap(telemetry::request_tracing())
                 .wrap(telemetry::security_headers())
                 .configure(routes)
+                .service(web::scope("").wrap(sessions).configure(pages))
         })
         .listen(listener)?
         .disable_signals();
@@ -164,7 +181,53 @@ fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/healthz", web::get().to(health::get_healthz))
         .route("/readyz", web::get().to(health::get_readyz))
-        .route("/metrics", web::get().to(health::get_metrics));
+        .route("/metrics", web::get().to(health::get_metrics))
+        .route("/userinfo", web::get().to(userinfo::get_userinfo))
+        .route("/userinfo", web::post().to(userinfo::get_userinfo))
+        .route("/static/deputy.css", web::get().to(stylesheet));
+}
+
+/// The browser pages, inside the session middleware.
+fn pages(cfg: &mut web::ServiceConfig) {
+    use crate::interaction::{account, authorize, consent, login, logout};
+    cfg.route("/authorize", web::get().to(authorize::get_authorize))
+        .route("/authorize/continue", web::get().to(authorize::get_continue))
+        .route("/login", web::get().to(login::get_login))
+        .route("/login", web::post().to(login::post_login))
+        .route("/consent", web::get().to(consent::get_consent))
+        .route("/consent", web::post().to(consent::post_consent))
+        .route("/account", web::get().to(account::get_account))
+        .route("/account/grants/revoke", web::post().to(account::post_revoke_grant))
+        .route("/logout", web::get().to(logout::get_logout))
+        .route("/logout", web::post().to(logout::post_logout));
+}
+
+async fn stylesheet() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../static/deputy.css"))
+}
+
+/// The session cookie key: 64 random bytes, generated once and shared by every
+/// instance through the database.
+fn session_key(db: &Db) -> anyhow::Result<Key> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let stored = db
+        .run_blocking(|c| {
+            crate::storage::secrets::get_or_create(c, "session_key", crate::clock::now(), || {
+                use rand::RngCore;
+                let mut k = [0u8; 64];
+                rand::thread_rng().fill_bytes(&mut k);
+                b64.encode(k)
+            })
+        })
+        .map_err(|e| anyhow::anyhow!("cannot load the session key: {e}"))?;
+    let bytes = b64
+        .decode(stored)
+        .map_err(|_| anyhow::anyhow!("stored session key is corrupt"))?;
+    Key::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("stored session key is too short"))
 }
 
 /// Key reloads, pending Redis marks, pruning of expired marks, rate-limit cleanup.
@@ -187,6 +250,7 @@ fn spawn_background(state: web::Data<AppState>) {
             n += 1;
             if n.is_multiple_of(30) {
                 state.client_auth.housekeeping();
+                state.login_limits.housekeeping();
                 if let Err(e) = state.db.prune_expired(now - 60).await {
                     tracing::warn!(error = %e, "pruning expired marks failed");
                 }

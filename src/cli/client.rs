@@ -84,6 +84,8 @@ pub fn run(cmd: ClientCommand, db: &Db) -> anyhow::Result<()> {
                 jwks,
                 jwks_uri: None,
                 access_token_ttl,
+                post_logout_redirect_uris: Vec::new(),
+                id_token_signed_response_alg: None,
             };
             let client = spec.to_client(None, clock::now())?;
             db.run_blocking(|c| clients::insert(c, &client)).map_err(|e| match e {

@@ -1,6 +1,7 @@
 //! The `deputy` command line (clap): serve, migrate, client, keys, import.
 
 mod client;
+mod user;
 
 use std::path::PathBuf;
 
@@ -46,6 +47,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage users (people who sign in).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// List or rotate signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -79,14 +83,17 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
+        Command::User(cmd) => user::run(cmd, &open_db(&settings)?),
         Command::Keys(cmd) => keys(cmd, &settings),
         Command::Import { file } => {
             let report = import::import_file(&open_db(&settings)?, &file, clock::now())?;
             println!(
-                "imported {}: {} client(s) created, {} updated or unchanged",
+                "imported {}: {} client(s) created, {} updated or unchanged; {} user(s) created, {} updated or unchanged",
                 file.display(),
                 report.clients_created,
-                report.clients_updated_or_unchanged
+                report.clients_updated_or_unchanged,
+                report.users_created,
+                report.users_updated_or_unchanged
             );
             Ok(())
         }

@@ -5,14 +5,22 @@ use super::{ClientId, ResourceUri, Scope};
 /// Grant types a client may be registered for. Only grants Deputy implements exist here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
     ClientCredentials,
 }
 
 impl GrantType {
-    pub const ALL: &'static [GrantType] = &[GrantType::ClientCredentials];
+    pub const ALL: &'static [GrantType] = &[
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
         }
     }
@@ -75,6 +83,10 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// OIDC RP-Initiated Logout §3.1: where the user may be sent after signing out.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `id_token_signed_response_alg` (OIDC Registration §2): RS256 unless ES256 was asked for.
+    pub id_token_alg: crate::tokens::Alg,
 }
 
 impl Client {
@@ -107,6 +119,13 @@ impl Client {
             if keys.is_none_or(|k| k.is_empty()) {
                 return Err("jwks must be a JWK Set with a non-empty \"keys\" array".into());
             }
+        }
+        if self.allows_grant(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err("an authorization_code client needs at least one redirect URI".into());
+        }
+        // RFC 9700 §4.15: a client id must never be mistaken for a user's subject (a UUID).
+        if uuid::Uuid::parse_str(self.id.as_str()).is_ok() {
+            return Err("client_id must not be a UUID: those are user subjects".into());
         }
         if let Some(ttl) = self.access_token_ttl {
             if ttl <= 0 {

@@ -6,6 +6,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};

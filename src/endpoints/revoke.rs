@@ -33,6 +33,16 @@ pub async fn post_revoke(
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
     let now = clock::now();
     let caller = state.client_auth.authenticate(creds, now).await?;
-    revoke(&caller, token, &state.keys, &state.validator, &state.revocations, now).await?;
+    let access_until = now + state.settings.tokens.max_access_token_ttl;
+    revoke(
+        &caller,
+        token,
+        &state.keys,
+        &state.validator,
+        &state.revocations,
+        access_until,
+        now,
+    )
+    .await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).finish())
 }

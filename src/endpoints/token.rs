@@ -7,7 +7,7 @@ use super::{authorization_header, no_store_json, read_form};
 use crate::client_auth::Credentials;
 use crate::clock;
 use crate::error::OAuthError;
-use crate::grants::{client_credentials, TokenRequest};
+use crate::grants::{authorization_code, client_credentials, refresh_token, GrantContext, TokenRequest};
 use crate::startup::AppState;
 
 pub async fn post_token(
@@ -20,15 +20,20 @@ pub async fn post_token(
     let request = TokenRequest::parse(&form)?;
     let now = clock::now();
     let client = state.client_auth.authenticate(creds, now).await?;
+    let keys = state.keys.current();
+    let ctx = GrantContext {
+        db: &state.db,
+        keys: &keys,
+        issuer: &state.settings.issuer,
+        ttl: &state.settings.tokens,
+        revocations: &state.revocations,
+    };
     let response = match &request {
-        TokenRequest::ClientCredentials(r) => client_credentials::grant(
-            &client,
-            r,
-            &state.keys.current(),
-            &state.settings.issuer,
-            &state.settings.tokens,
-            now,
-        )?,
+        TokenRequest::AuthorizationCode(r) => authorization_code::grant(&client, r, &ctx, now).await?,
+        TokenRequest::RefreshToken(r) => refresh_token::grant(&client, r, &ctx, now).await?,
+        TokenRequest::ClientCredentials(r) => {
+            client_credentials::grant(&client, r, &keys, &state.settings.issuer, &state.settings.tokens, now)?
+        }
     };
     metrics::counter!("deputy_tokens_issued_total", "grant_type" => request.grant_type()).increment(1);
     Ok(no_store_json(&response))

@@ -70,6 +70,7 @@ pub fn grant(
         jti: random_id(),
         client_id: client.id.as_str().to_owned(),
         scope: (!scope.is_empty()).then(|| scope.to_string()),
+        grant_id: None,
     };
     let token = access::issue(keys, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
     Ok(TokenResponse {
@@ -77,5 +78,7 @@ pub fn grant(
         token_type: "Bearer",
         expires_in: lifetime,
         scope: claims.scope,
+        refresh_token: None,
+        id_token: None,
     })
 }

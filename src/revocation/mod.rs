@@ -15,7 +15,7 @@ pub mod request;
 
 pub use redis_store::RedisRevocations;
 
-use crate::storage::{revocations, Db, StorageError};
+use crate::storage::{grants, interactions, revocations, Db, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
@@ -40,26 +40,85 @@ pub enum Revocations {
 }
 
 impl Revocations {
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool, RevocationError> {
+    /// True if the token `jti`, or the grant it was issued under, is revoked.
+    pub async fn is_revoked(&self, jti: &str, grant_id: Option<&str>) -> Result<bool, RevocationError> {
         match self {
-            Revocations::Database(db) => db_is_revoked(db, jti).await,
-            Revocations::Redis(r) => r.is_revoked(jti).await,
+            Revocations::Database(db) => db_is_revoked(db, jti, grant_id).await,
+            Revocations::Redis(r) => r.is_revoked(jti, grant_id).await,
+        }
+    }
+
+    fn db(&self) -> &Db {
+        match self {
+            Revocations::Database(db) => db,
+            Revocations::Redis(r) => r.db(),
+        }
+    }
+
+    /// Withdraws a consent grant: every token carrying its id turns inactive.
+    /// `until` is when the last such token expires. Returns false if it was not active.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64, until: i64) -> Result<bool, RevocationError> {
+        let g = grant_id.to_owned();
+        let was_active = self.db().run(move |c| grants::revoke(c, &g, now, until)).await?;
+        self.propagate(Mark::Grant(grant_id), until, now).await?;
+        Ok(was_active)
+    }
+
+    /// Revokes a refresh-token family and the access tokens issued with it.
+    pub async fn revoke_family(&self, family: &str, now: i64, access_until: i64) -> Result<(), RevocationError> {
+        let f = family.to_owned();
+        let jtis = self
+            .db()
+            .run(move |c| {
+                let jtis = interactions::revoke_family(c, &f)?;
+                for j in &jtis {
+                    revocations::insert(c, j, "refresh-family", access_until, now)?;
+                }
+                Ok(jtis)
+            })
+            .await?;
+        for j in &jtis {
+            self.propagate(Mark::Token(j), access_until, now).await?;
+        }
+        Ok(())
+    }
+
+    /// RFC 7009 for a refresh token: revokes its family (and the access tokens it
+    /// issued) if it belongs to `client_id`. `Ok(None)` if the token is unknown,
+    /// `Ok(Some(false))` if it belongs to another client.
+    pub async fn revoke_refresh_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: i64,
+        access_until: i64,
+    ) -> Result<Option<bool>, RevocationError> {
+        let hash = crate::authorize::hash_code(token);
+        let row = self.db().run(move |c| interactions::get_refresh(c, &hash)).await?;
+        match row {
+            None => Ok(None),
+            Some(r) if r.client_id != client_id => Ok(Some(false)),
+            Some(r) => {
+                self.revoke_family(&r.family_id, now, access_until).await?;
+                Ok(Some(true))
+            }
+        }
+    }
+
+    async fn propagate(&self, mark: Mark<'_>, until: i64, now: i64) -> Result<(), RevocationError> {
+        match self {
+            Revocations::Database(_) => Ok(()),
+            Revocations::Redis(r) => r.propagate(mark, until, now).await,
         }
     }
 
     /// Revokes `jti` until `expires_at`. Returns only after the durable write.
     pub async fn revoke(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> Result<(), RevocationError> {
-        let db = match self {
-            Revocations::Database(db) => db,
-            Revocations::Redis(r) => r.db(),
-        };
         let (j, c) = (jti.to_owned(), client_id.to_owned());
-        db.run(move |conn| revocations::insert(conn, &j, &c, expires_at, now))
+        self.db()
+            .run(move |conn| revocations::insert(conn, &j, &c, expires_at, now))
             .await?;
-        match self {
-            Revocations::Database(_) => Ok(()),
-            Revocations::Redis(r) => r.propagate(jti, expires_at, now).await,
-        }
+        self.propagate(Mark::Token(jti), expires_at, now).await
     }
 
     /// Readiness of the fast path (always ready without Redis).
@@ -71,7 +130,20 @@ impl Revocations {
     }
 }
 
-pub(crate) async fn db_is_revoked(db: &Db, jti: &str) -> Result<bool, RevocationError> {
+/// What a Redis mark stands for.
+#[derive(Debug, Clone, Copy)]
+pub enum Mark<'a> {
+    Token(&'a str),
+    Grant(&'a str),
+}
+
+pub(crate) async fn db_is_revoked(db: &Db, jti: &str, grant_id: Option<&str>) -> Result<bool, RevocationError> {
     let j = jti.to_owned();
-    Ok(db.run(move |c| revocations::is_revoked(c, &j)).await?)
+    let g = grant_id.map(str::to_owned);
+    Ok(db
+        .run(move |c| {
+            Ok(revocations::is_revoked(c, &j)?
+                || g.as_deref().map(|g| grants::is_revoked(c, g)).transpose()? == Some(true))
+        })
+        .await?)
 }

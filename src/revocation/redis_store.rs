@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{db_is_revoked, RevocationError};
-use crate::storage::{revocations, Db};
+use super::{db_is_revoked, Mark, RevocationError};
+use crate::storage::{grants, revocations, Db};
 use crate::tokens::CLOCK_SKEW_SECS;
 
 pub struct RedisRevocations {
@@ -50,8 +50,11 @@ impl RedisRevocations {
         &self.db
     }
 
-    fn jti_key(&self, jti: &str) -> String {
-        format!("{}rev:jti:{jti}", self.prefix)
+    fn mark_key(&self, mark: Mark<'_>) -> String {
+        match mark {
+            Mark::Token(jti) => format!("{}rev:jti:{jti}", self.prefix),
+            Mark::Grant(gid) => format!("{}rev:gid:{gid}", self.prefix),
+        }
     }
 
     fn loaded_key(&self) -> String {
@@ -68,44 +71,42 @@ impl RedisRevocations {
         }
     }
 
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool, RevocationError> {
+    pub async fn is_revoked(&self, jti: &str, grant_id: Option<&str>) -> Result<bool, RevocationError> {
         let mut pipe = redis::pipe();
-        pipe.exists(self.jti_key(jti)).exists(self.loaded_key());
-        match self.query::<(bool, bool)>(pipe).await {
-            Ok((revoked, true)) => Ok(revoked),
-            Ok((_, false)) => {
+        pipe.exists(self.mark_key(Mark::Token(jti)))
+            .exists(self.mark_key(Mark::Grant(grant_id.unwrap_or(""))))
+            .exists(self.loaded_key());
+        match self.query::<(bool, bool, bool)>(pipe).await {
+            Ok((jti_revoked, grant_revoked, true)) => Ok(jti_revoked || (grant_id.is_some() && grant_revoked)),
+            Ok((_, _, false)) => {
                 // Redis is up but does not hold the full set (restarted empty): the
                 // database answers, and Redis is rebuilt in the background.
                 self.spawn_rebuild();
-                db_is_revoked(&self.db, jti).await
+                db_is_revoked(&self.db, jti, grant_id).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "redis unavailable for a revocation check; asking the database");
-                db_is_revoked(&self.db, jti).await
+                db_is_revoked(&self.db, jti, grant_id).await
             }
         }
     }
 
-    fn set_pipe(&self, jti: &str, expires_at: i64, now: i64) -> redis::Pipeline {
+    fn set_pipe(&self, key: &str, expires_at: i64, now: i64) -> redis::Pipeline {
         let ttl_ms = ((expires_at - now).max(0) + CLOCK_SKEW_SECS) as u64 * 1000;
         let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(self.jti_key(jti))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl_ms)
-            .ignore();
+        pipe.cmd("SET").arg(key).arg(1).arg("PX").arg(ttl_ms).ignore();
         pipe
     }
 
     /// Writes the mark to Redis after the durable write. On failure the caller
     /// answers 503 and a background task retries until the mark lands.
-    pub(super) async fn propagate(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), RevocationError> {
-        match self.query::<()>(self.set_pipe(jti, expires_at, now)).await {
+    pub(super) async fn propagate(&self, mark: Mark<'_>, expires_at: i64, now: i64) -> Result<(), RevocationError> {
+        let key = self.mark_key(mark);
+        match self.query::<()>(self.set_pipe(&key, expires_at, now)).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 if let Ok(mut p) = self.pending.lock() {
-                    p.push((jti.to_owned(), expires_at));
+                    p.push((key, expires_at));
                 }
                 Err(RevocationError::NotPropagated(e))
             }
@@ -119,12 +120,12 @@ impl RedisRevocations {
             Err(_) => return,
         };
         let mut failed = Vec::new();
-        for (jti, exp) in batch {
+        for (key, exp) in batch {
             if exp <= now {
                 continue;
             }
-            if self.query::<()>(self.set_pipe(&jti, exp, now)).await.is_err() {
-                failed.push((jti, exp));
+            if self.query::<()>(self.set_pipe(&key, exp, now)).await.is_err() {
+                failed.push((key, exp));
             }
         }
         if !failed.is_empty() {
@@ -206,21 +207,25 @@ async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: D
     // The snapshot is read after the lock is taken: revocations committed later
     // are written to Redis by their own revoke call.
     let now = crate::clock::now();
-    let live = db
-        .run(move |c| revocations::live(c, now))
+    let (tokens, revoked_grants) = db
+        .run(move |c| Ok((revocations::live(c, now)?, grants::live_revoked(c, now)?)))
         .await
         .map_err(|e| e.to_string())?;
+    let live: Vec<(String, i64)> = tokens
+        .into_iter()
+        .map(|(j, e)| (format!("{prefix}rev:jti:{j}"), e))
+        .chain(
+            revoked_grants
+                .into_iter()
+                .map(|(g, e)| (format!("{prefix}rev:gid:{g}"), e)),
+        )
+        .collect();
     let count = live.len();
     for chunk in live.chunks(1000) {
         let mut pipe = redis::pipe();
-        for (jti, exp) in chunk {
+        for (key, exp) in chunk {
             let ttl_ms = ((exp - now).max(0) + CLOCK_SKEW_SECS) as u64 * 1000;
-            pipe.cmd("SET")
-                .arg(format!("{prefix}rev:jti:{jti}"))
-                .arg(1)
-                .arg("PX")
-                .arg(ttl_ms)
-                .ignore();
+            pipe.cmd("SET").arg(key).arg(1).arg("PX").arg(ttl_ms).ignore();
         }
         step(pipe, conn.clone()).await?;
     }

@@ -15,8 +15,27 @@ pub async fn revoke(
     keys: &Keys,
     validator: &access::Validator,
     revocations: &Revocations,
+    access_until: i64,
     now: i64,
 ) -> Result<(), OAuthError> {
+    let unavailable = |e: RevocationError| OAuthError::TemporarilyUnavailable(e.to_string());
+    // Refresh tokens are opaque (no dots); the hint is only a hint (§2.1).
+    if token.matches('.').count() != 2 {
+        return match revocations
+            .revoke_refresh_token(token, caller.id.as_str(), now, access_until)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(false) => Err(OAuthError::UnauthorizedClient(
+                "this token was not issued to the calling client".into(),
+            )),
+            Some(true) => {
+                tracing::info!(client_id = %caller.id, "refresh token family revoked");
+                Ok(())
+            }
+            None => Ok(()),
+        };
+    }
     let claims = match validator.validate(keys, token, now).await {
         Ok(c) => c,
         // Unknown, malformed, foreign or expired: nothing to revoke, and §2.2 says 200.

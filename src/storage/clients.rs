@@ -21,6 +21,8 @@ struct ClientRow {
     access_token_ttl: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    post_logout_redirect_uris: String,
+    id_token_signed_response_alg: String,
 }
 
 fn corrupt(what: &str) -> StorageError {
@@ -56,6 +58,9 @@ impl TryFrom<ClientRow> for Client {
             access_token_ttl: r.access_token_ttl,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            post_logout_redirect_uris: strings(&r.post_logout_redirect_uris)?,
+            id_token_alg: crate::tokens::Alg::parse(&r.id_token_signed_response_alg)
+                .ok_or_else(|| corrupt("id_token_signed_response_alg"))?,
         })
     }
 }
@@ -76,6 +81,8 @@ impl From<&Client> for ClientRow {
             access_token_ttl: c.access_token_ttl,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            post_logout_redirect_uris: json(c.post_logout_redirect_uris.iter().map(String::as_str).collect()),
+            id_token_signed_response_alg: c.id_token_alg.as_str().to_owned(),
         }
     }
 }

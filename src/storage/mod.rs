@@ -3,10 +3,14 @@
 //! every query runs on tokio's blocking pool so actix workers never wait on I/O.
 
 pub mod clients;
+pub mod grants;
+pub mod interactions;
 pub mod jtis;
 pub mod keys;
 pub mod revocations;
 mod schema;
+pub mod secrets;
+pub mod users;
 
 use std::time::Duration;
 
@@ -192,9 +196,12 @@ impl Db {
     /// Deletes revocation and replay marks whose tokens have expired.
     pub async fn prune_expired(&self, before: i64) -> Result<usize, StorageError> {
         self.run(move |c| {
-            let a = revocations::delete_expired(c, before)?;
-            let b = jtis::delete_expired(c, before)?;
-            Ok(a + b)
+            Ok(revocations::delete_expired(c, before)?
+                + jtis::delete_expired(c, before)?
+                + grants::delete_expired_revocations(c, before)?
+                + interactions::delete_expired_requests(c, before)?
+                + interactions::delete_expired_codes(c, before)?
+                + interactions::delete_expired_refresh(c, before)?)
         })
         .await
     }

@@ -14,6 +14,8 @@ diesel::table! {
         access_token_ttl -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        post_logout_redirect_uris -> Text,
+        id_token_signed_response_alg -> Text,
     }
 }
 
@@ -41,5 +43,118 @@ diesel::table! {
     used_jtis (jti_key) {
         jti_key -> Text,
         expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (user_id) {
+        user_id -> Text,
+        username -> Text,
+        display_name -> Text,
+        email -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sign_ins (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        username -> Text,
+        succeeded -> Bool,
+        ip -> Text,
+        user_agent -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    auth_requests (request_id) {
+        request_id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        state -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        code_challenge -> Text,
+        resource -> Nullable<Text>,
+        prompt -> Nullable<Text>,
+        max_age -> Nullable<BigInt>,
+        login_hint -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        completed -> Bool,
+    }
+}
+
+diesel::table! {
+    grants (grant_id) {
+        grant_id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        resources -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        grant_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        resource -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        code_challenge -> Text,
+        auth_time -> BigInt,
+        expires_at -> BigInt,
+        used -> Bool,
+        access_jti -> Nullable<Text>,
+        refresh_family -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        family_id -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        scope -> Text,
+        resource -> Nullable<Text>,
+        auth_time -> BigInt,
+        access_jti -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used -> Bool,
+        revoked -> Bool,
+    }
+}
+
+diesel::table! {
+    revoked_grants (grant_id) {
+        grant_id -> Text,
+        revoked_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
     }
 }

@@ -21,6 +21,9 @@ pub struct AccessClaims {
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The consent grant the token was issued under; revoking it revokes the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 pub fn issue(keys: &KeySet, claims: &AccessClaims) -> Result<String, TokenError> {

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod assertion;
+pub mod id_token;
 pub mod keys;
 
 pub use keys::{Alg, KeySet, Keys};

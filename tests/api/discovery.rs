@@ -16,14 +16,24 @@ async fn both_metadata_documents_name_the_issuer_and_the_endpoints() {
         assert_eq!(m["jwks_uri"], format!("{}/jwks.json", app.address));
         assert_eq!(m["introspection_endpoint"], format!("{}/introspect", app.address));
         assert_eq!(m["revocation_endpoint"], format!("{}/revoke", app.address));
-        assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            m["grant_types_supported"],
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
+        assert_eq!(m["authorization_endpoint"], format!("{}/authorize", app.address));
+        assert_eq!(m["userinfo_endpoint"], format!("{}/userinfo", app.address));
+        assert_eq!(m["end_session_endpoint"], format!("{}/logout", app.address));
+        assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+        // MCP clients refuse an authorization server that does not say S256.
+        assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         let methods = m["token_endpoint_auth_methods_supported"].as_array().expect("array");
         for expected in ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] {
             assert!(methods.iter().any(|v| v == expected), "{expected} advertised");
         }
         // Nothing unimplemented is advertised.
-        assert!(m.get("authorization_endpoint").is_none());
-        assert!(m.get("userinfo_endpoint").is_none());
+        assert!(m.get("registration_endpoint").is_none());
+        assert_eq!(m["request_parameter_supported"], false);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod browser_flow;
 mod cli;
 mod client_credentials;
 mod discovery;

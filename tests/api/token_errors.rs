@@ -189,11 +189,10 @@ async fn a_missing_grant_type_is_invalid_request_and_an_unknown_one_unsupported_
         let r = app.post_form("/token", Some(&auth), &params).await;
         assert_refused(&r, 400, "invalid_request", case);
     }
+    // RFC 9700 §2.4: no password grant; no implicit flow.
     for grant in [
         "password",
-        "authorization_code",
         "implicit",
-        "refresh_token",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "CLIENT_CREDENTIALS",
         "client_credentials ",

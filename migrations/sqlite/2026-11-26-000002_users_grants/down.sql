@@ -1,0 +1,10 @@
+DROP TABLE server_secrets;
+DROP TABLE revoked_grants;
+DROP TABLE refresh_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE grants;
+DROP TABLE auth_requests;
+DROP TABLE sign_ins;
+DROP TABLE users;
+ALTER TABLE clients DROP COLUMN id_token_signed_response_alg;
+ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;

@@ -1,0 +1,547 @@
+//! The authorization endpoint's logic (RFC 6749 §4.1, RFC 7636, RFC 9207,
+//! OIDC Core §3.1.2), kept apart from HTTP: validating a request, deciding
+//! whether the user must sign in or consent, and issuing the code.
+//!
+//! The flow is a small state machine over a stored authorization request:
+//! `validated` → (sign-in) → bound to a user → (consent, or an existing grant
+//! that covers it) → `completed`, when the code is issued. A request completes
+//! once; it expires after ten minutes.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use sha2::Digest;
+
+use crate::domain::{AuthMethod, Client, ClientId, Grant, GrantStatus, GrantType, ResourceUri, Scope, User, UserId};
+use crate::form::Form;
+use crate::storage::interactions::{self, AuthRequestRow, CodeRow};
+use crate::storage::{clients, grants, Db, StorageError};
+use crate::tokens::random_id;
+
+/// How long a pending request may wait for sign-in and consent.
+pub const REQUEST_TTL_SECS: i64 = 600;
+/// Authorization codes live at most 60 s (STANDARDS rule 7; RFC 6749 §4.1.2 says ≤ 10 min).
+pub const CODE_TTL_SECS: i64 = 60;
+
+/// Something went wrong with an authorization request.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or its redirect URI cannot be trusted: tell the user, never redirect (§4.1.2.1).
+    Page(String),
+    /// Tell the client, by redirect (§4.1.2.1).
+    Redirect {
+        url: String,
+    },
+    Storage(StorageError),
+}
+
+impl From<StorageError> for AuthorizeError {
+    fn from(e: StorageError) -> Self {
+        AuthorizeError::Storage(e)
+    }
+}
+
+/// RFC 8252 §7.3: exact match, except that the port of a loopback IP redirect may vary.
+pub fn redirect_matches(registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]"));
+    loopback(&r)
+        && loopback(&g)
+        && r.host_str() == g.host_str()
+        && r.path() == g.path()
+        && r.query() == g.query()
+        && g.fragment().is_none()
+}
+
+/// Appends parameters to a redirect URI, keeping its own query, and always `iss` (RFC 9207).
+pub fn redirect_url(base: &str, issuer: &str, params: &[(&str, Option<&str>)]) -> String {
+    match url::Url::parse(base) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    if let Some(v) = v {
+                        q.append_pair(k, v);
+                    }
+                }
+                q.append_pair("iss", issuer);
+            }
+            u.to_string()
+        }
+        Err(_) => base.to_owned(),
+    }
+}
+
+fn error_redirect(base: &str, issuer: &str, state: Option<&str>, error: &str, description: &str) -> AuthorizeError {
+    AuthorizeError::Redirect {
+        url: redirect_url(
+            base,
+            issuer,
+            &[
+                ("error", Some(error)),
+                ("error_description", Some(description)),
+                ("state", state),
+            ],
+        ),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// Validates the query of `GET /authorize` and stores the pending request.
+pub async fn start(db: &Db, issuer: &str, form: &Form, now: i64) -> Result<AuthRequestRow, AuthorizeError> {
+    if let Some(name) = form.first_repeated() {
+        return Err(AuthorizeError::Page(format!(
+            "The parameter {name} appears more than once."
+        )));
+    }
+    let raw_id = form
+        .get("client_id")
+        .ok_or_else(|| AuthorizeError::Page("The request names no client.".into()))?;
+    let id = ClientId::parse(raw_id).map_err(|_| AuthorizeError::Page("The client identifier is malformed.".into()))?;
+    let lookup = id.clone();
+    let client = db
+        .run(move |c| clients::get(c, &lookup))
+        .await?
+        .ok_or_else(|| AuthorizeError::Page("This application is not registered with Deputy.".into()))?;
+    let redirect_uri = match form.get("redirect_uri") {
+        Some(r) if client.redirect_uris.iter().any(|reg| redirect_matches(reg, r)) => r.to_owned(),
+        Some(_) => {
+            return Err(AuthorizeError::Page(
+                "The application asked to send you to an address it did not register.".into(),
+            ))
+        }
+        None => return Err(AuthorizeError::Page("The request has no redirect_uri.".into())),
+    };
+    let state = form.get("state");
+    let fail = |error: &str, description: &str| error_redirect(&redirect_uri, issuer, state, error, description);
+
+    if form.get("request").is_some() {
+        return Err(fail("request_not_supported", "request objects are not supported"));
+    }
+    if form.get("request_uri").is_some() {
+        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+    }
+    match form.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ))
+        }
+        None => return Err(fail("invalid_request", "response_type is missing")),
+    }
+    if form.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(fail("invalid_request", "only response_mode=query is supported"));
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(fail(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+    // RFC 7636 and RFC 9700 §2.1.1: PKCE with S256 for every client.
+    let challenge = form
+        .get("code_challenge")
+        .ok_or_else(|| fail("invalid_request", "code_challenge is required (PKCE, S256)"))?;
+    if form.get("code_challenge_method") != Some("S256") {
+        return Err(fail("invalid_request", "code_challenge_method must be S256"));
+    }
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        ));
+    }
+    let scope = match form.get("scope") {
+        Some(s) => Scope::parse(s).map_err(|e| fail("invalid_scope", &e))?,
+        None => client.scope.clone(),
+    };
+    if !scope.is_subset(&client.scope) {
+        return Err(fail(
+            "invalid_scope",
+            "the requested scope exceeds what this client is registered for",
+        ));
+    }
+    if scope.contains("offline_access") && !client.allows_grant(GrantType::RefreshToken) {
+        return Err(fail(
+            "invalid_scope",
+            "offline_access needs a client allowed the refresh_token grant",
+        ));
+    }
+    let resource = match form.get("resource") {
+        Some(r) => {
+            let r = ResourceUri::parse(r).map_err(|e| fail("invalid_target", &e))?;
+            if !client.resources.contains(&r) {
+                return Err(fail(
+                    "invalid_target",
+                    "this client may not ask tokens for that resource",
+                ));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    parse_prompt(form.get("prompt")).map_err(|e| fail("invalid_request", &e))?;
+    let max_age = form
+        .get("max_age")
+        .map(|m| m.parse::<i64>().ok().filter(|v| *v >= 0))
+        .map(|m| m.ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer")))
+        .transpose()?;
+    let too_long = |v: Option<&str>| v.is_some_and(|v| v.len() > 512);
+    if too_long(state) || too_long(form.get("nonce")) || too_long(form.get("login_hint")) {
+        return Err(fail(
+            "invalid_request",
+            "state, nonce and login_hint are limited to 512 characters",
+        ));
+    }
+    let row = AuthRequestRow {
+        request_id: random_id(),
+        client_id: client.id.as_str().to_owned(),
+        redirect_uri,
+        scope: scope.to_string(),
+        state: state.map(str::to_owned),
+        nonce: form.get("nonce").map(str::to_owned),
+        code_challenge: challenge.to_owned(),
+        resource: resource.map(|r| r.as_str().to_owned()),
+        prompt: form.get("prompt").map(str::to_owned),
+        max_age,
+        login_hint: form.get("login_hint").map(str::to_owned),
+        user_id: None,
+        created_at: now,
+        expires_at: now + REQUEST_TTL_SECS,
+        completed: false,
+    };
+    let stored = row.clone();
+    db.run(move |c| interactions::insert_request(c, &stored)).await?;
+    Ok(row)
+}
+
+pub fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
+    let mut prompt = Prompt::default();
+    for v in p.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+        match v {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            other => return Err(format!("prompt value {other:?} is not supported")),
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err("prompt=none cannot be combined with other values".into());
+    }
+    Ok(prompt)
+}
+
+/// A pending request, loaded and checked for use.
+pub struct Pending {
+    pub row: AuthRequestRow,
+    pub client: Arc<Client>,
+    pub scope: Scope,
+    pub resource: Option<ResourceUri>,
+    pub prompt: Prompt,
+}
+
+/// Loads a pending request that may still be acted on.
+pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, AuthorizeError> {
+    let id = request_id.to_owned();
+    let row = db
+        .run(move |c| interactions::get_request(c, &id))
+        .await?
+        .ok_or_else(|| {
+            AuthorizeError::Page("This sign-in request is unknown. Start again from the application.".into())
+        })?;
+    if row.completed || row.expires_at <= now {
+        return Err(AuthorizeError::Page(
+            "This sign-in request has expired or was already used. Start again from the application.".into(),
+        ));
+    }
+    let cid = ClientId::parse(&row.client_id).map_err(|_| AuthorizeError::Page("Unknown application.".into()))?;
+    let client = db
+        .run(move |c| clients::get(c, &cid))
+        .await?
+        .ok_or_else(|| AuthorizeError::Page("This application is no longer registered.".into()))?;
+    let corrupt = |_| AuthorizeError::Storage(StorageError::Corrupt("auth request".into()));
+    Ok(Pending {
+        scope: Scope::parse(&row.scope).map_err(corrupt)?,
+        resource: row
+            .resource
+            .as_deref()
+            .map(ResourceUri::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        prompt: parse_prompt(row.prompt.as_deref()).unwrap_or_default(),
+        client: Arc::new(client),
+        row,
+    })
+}
+
+impl Pending {
+    pub fn error(&self, issuer: &str, error: &str, description: &str) -> AuthorizeError {
+        error_redirect(
+            &self.row.redirect_uri,
+            issuer,
+            self.row.state.as_deref(),
+            error,
+            description,
+        )
+    }
+
+    /// Does the user need to (re-)authenticate for this request?
+    /// `prompt=login` is satisfied by a sign-in made after the request began.
+    pub fn needs_login(&self, auth_time: Option<i64>, now: i64) -> bool {
+        match auth_time {
+            None => true,
+            Some(t) if self.prompt.login && t < self.row.created_at => true,
+            Some(t) => self.row.max_age.is_some_and(|m| now - t > m),
+        }
+    }
+}
+
+/// What happens once the user is known.
+pub enum Next {
+    /// Redirect to the client with this URL (code, or error).
+    Redirect(String),
+    /// Show the consent screen.
+    Consent,
+}
+
+/// Binds the request to the user (once: a request shown to one user cannot be
+/// finished by another) and decides: an existing grant that covers the request
+/// issues a code at once; otherwise consent is needed.
+pub async fn after_login(
+    db: &Db,
+    issuer: &str,
+    p: &Pending,
+    user: &User,
+    auth_time: i64,
+    now: i64,
+) -> Result<Next, AuthorizeError> {
+    if user.disabled {
+        return Ok(Next::Redirect(redirect_of(p.error(
+            issuer,
+            "access_denied",
+            "the account is disabled",
+        ))));
+    }
+    let (rid, uid) = (p.row.request_id.clone(), user.id.as_str().to_owned());
+    if !db.run(move |c| interactions::bind_request_user(c, &rid, &uid)).await? {
+        return Err(AuthorizeError::Page(
+            "This sign-in request belongs to another user.".into(),
+        ));
+    }
+    let (uid, cid) = (user.id.clone(), p.client.id.clone());
+    let existing = db.run(move |c| grants::active_for(c, &uid, &cid, now)).await?;
+    let covering = existing.into_iter().find(|g| g.covers(&p.scope, p.resource.as_ref()));
+    match covering {
+        Some(g) if !p.prompt.consent => {
+            let url = finish(db, issuer, p, user, &g, auth_time, now).await?;
+            Ok(Next::Redirect(url))
+        }
+        _ if p.prompt.none => Ok(Next::Redirect(redirect_of(p.error(
+            issuer,
+            "consent_required",
+            "the user has not approved this request",
+        )))),
+        _ => Ok(Next::Consent),
+    }
+}
+
+fn redirect_of(e: AuthorizeError) -> String {
+    match e {
+        AuthorizeError::Redirect { url } => url,
+        _ => String::new(),
+    }
+}
+
+/// The consent durations a user can choose from, in seconds.
+pub const DURATIONS: &[(i64, &str)] = &[
+    (3600, "1 hour"),
+    (86_400, "1 day"),
+    (7 * 86_400, "7 days"),
+    (30 * 86_400, "30 days"),
+    (90 * 86_400, "90 days"),
+];
+
+/// What the user chose on the consent screen.
+pub struct Approval {
+    /// Must be a subset of what was requested.
+    pub scope: Scope,
+    /// Seconds; one of [`DURATIONS`].
+    pub duration: i64,
+}
+
+/// The user approved: store the grant, issue the code.
+pub async fn approve(
+    db: &Db,
+    issuer: &str,
+    p: &Pending,
+    user: &User,
+    approval: Approval,
+    auth_time: i64,
+    now: i64,
+) -> Result<String, AuthorizeError> {
+    let Approval {
+        scope: approved,
+        duration,
+    } = approval;
+    if !approved.is_subset(&p.scope) || !DURATIONS.iter().any(|(d, _)| *d == duration) {
+        return Err(AuthorizeError::Page(
+            "The consent form was altered. Start again from the application.".into(),
+        ));
+    }
+    let resources = match &p.resource {
+        Some(r) => vec![r.clone()],
+        None => p.client.resources.clone(),
+    };
+    let grant = Grant {
+        id: random_id(),
+        user_id: user.id.clone(),
+        client_id: p.client.id.clone(),
+        scope: approved,
+        resources,
+        status: GrantStatus::Active,
+        created_at: now,
+        expires_at: now + duration,
+        last_used_at: None,
+    };
+    let g = grant.clone();
+    db.run(move |c| grants::insert(c, &g)).await?;
+    finish(db, issuer, p, user, &grant, auth_time, now).await
+}
+
+/// Completes the request once and issues a single-use code for it.
+async fn finish(
+    db: &Db,
+    issuer: &str,
+    p: &Pending,
+    user: &User,
+    grant: &Grant,
+    auth_time: i64,
+    now: i64,
+) -> Result<String, AuthorizeError> {
+    let code = random_id() + &random_id();
+    let row = CodeRow {
+        code_hash: hash_code(&code),
+        client_id: p.client.id.as_str().to_owned(),
+        user_id: user.id.as_str().to_owned(),
+        grant_id: grant.id.clone(),
+        redirect_uri: p.row.redirect_uri.clone(),
+        // What the user approved, never more than what was asked.
+        scope: p.scope.intersection(&grant.scope).to_string(),
+        resource: p.row.resource.clone(),
+        nonce: p.row.nonce.clone(),
+        code_challenge: p.row.code_challenge.clone(),
+        auth_time,
+        expires_at: now + CODE_TTL_SECS,
+        used: false,
+        access_jti: None,
+        refresh_family: None,
+    };
+    let request_id = p.row.request_id.clone();
+    let gid = grant.id.clone();
+    let first = db
+        .run(move |c| {
+            use diesel::Connection;
+            c.transaction(|c| {
+                if !interactions::complete_request(c, &request_id)? {
+                    return Ok(false);
+                }
+                interactions::insert_code(c, &row)?;
+                grants::touch(c, &gid, now)?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if !first {
+        return Err(AuthorizeError::Page(
+            "This sign-in request was already completed.".into(),
+        ));
+    }
+    Ok(redirect_url(
+        &p.row.redirect_uri,
+        issuer,
+        &[("code", Some(&code)), ("state", p.row.state.as_deref())],
+    ))
+}
+
+/// Codes and refresh tokens are stored as SHA-256 hashes (hex), never as given.
+pub fn hash_code(code: &str) -> String {
+    let d = sha2::Sha256::digest(code.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge, compared in constant time.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    computed.len() == challenge.len() && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+/// RFC 7636 §4.1: 43–128 characters of `[A-Z] [a-z] [0-9] - . _ ~`.
+pub fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// For the account page and the token endpoint: the user behind a stored id.
+pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<User>, StorageError> {
+    let uid = UserId::from_stored(id.to_owned());
+    db.run(move |c| crate::storage::users::by_id(c, &uid)).await
+}
+
+/// Public clients (auth method `none`) are allowed here only with PKCE, which every request has.
+pub fn is_public(client: &Client) -> bool {
+    client.auth_method == AuthMethod::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirects_may_change_port_only() {
+        assert!(redirect_matches("http://127.0.0.1/cb", "http://127.0.0.1:5173/cb"));
+        assert!(!redirect_matches("http://127.0.0.1/cb", "http://127.0.0.1:5173/other"));
+        assert!(!redirect_matches("https://app.example/cb", "https://app.example/cb/"));
+        assert!(!redirect_matches(
+            "https://app.example/cb",
+            "https://app.example/cb?x=1"
+        ));
+        assert!(!redirect_matches("http://localhost/cb", "http://localhost:8000/cb"));
+    }
+
+    #[test]
+    fn pkce_s256_matches_the_rfc_7636_example() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(valid_verifier(verifier));
+        assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(!valid_verifier("short"));
+    }
+
+    #[test]
+    fn prompt_none_cannot_be_combined() {
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("select_account")).is_err());
+        assert_eq!(
+            parse_prompt(Some("login consent")).map(|p| (p.login, p.consent)),
+            Ok((true, true))
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! RFC 6749 §4.1.3 authorization code grant with PKCE (RFC 7636 §4.6), issuing
+//! an access token (RFC 9068), an ID token when `openid` was granted (OIDC Core
+//! §3.1.3.3) and a refresh token when `offline_access` was granted.
+//!
+//! A code is consumed by one conditional UPDATE before anything is issued; a
+//! second use fails and revokes what the first one issued (§4.1.2, §10.5).
+
+use super::{issue_for_user, GrantContext, TokenResponse, UserIssue};
+use crate::authorize::{hash_code, pkce_matches};
+use crate::domain::{Client, GrantType, Scope};
+use crate::error::OAuthError;
+use crate::storage::interactions::{self, Consumed};
+
+#[derive(Debug)]
+pub struct Request {
+    pub code: String,
+    pub redirect_uri: String,
+    pub code_verifier: String,
+}
+
+pub async fn grant(
+    client: &Client,
+    req: &Request,
+    ctx: &GrantContext<'_>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use authorization_code".into(),
+        ));
+    }
+    let hash = hash_code(&req.code);
+    let consumed = ctx.db.run(move |c| interactions::consume_code(c, &hash)).await?;
+    let row = match consumed {
+        Consumed::First(row) => row,
+        Consumed::Unknown => return Err(OAuthError::InvalidGrant("the authorization code is invalid".into())),
+        Consumed::Replayed(row) => {
+            // §4.1.2: the code was used before; revoke what that use issued.
+            let until = now + ctx.ttl.max_access_token_ttl;
+            if let Some(jti) = &row.access_jti {
+                ctx.revocations
+                    .revoke(jti, &row.client_id, until, now)
+                    .await
+                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
+            }
+            if let Some(family) = &row.refresh_family {
+                ctx.revocations
+                    .revoke_family(family, now, until)
+                    .await
+                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
+            }
+            tracing::warn!(client_id = %row.client_id, "authorization code replayed; its tokens were revoked");
+            return Err(OAuthError::InvalidGrant(
+                "the authorization code was already used".into(),
+            ));
+        }
+    };
+    if row.client_id != client.id.as_str() {
+        return Err(OAuthError::InvalidGrant(
+            "the authorization code was issued to another client".into(),
+        ));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::InvalidGrant("the authorization code has expired".into()));
+    }
+    if row.redirect_uri != req.redirect_uri {
+        return Err(OAuthError::InvalidGrant(
+            "redirect_uri differs from the authorization request".into(),
+        ));
+    }
+    if !pkce_matches(&req.code_verifier, &row.code_challenge) {
+        return Err(OAuthError::InvalidGrant(
+            "code_verifier does not match the code_challenge".into(),
+        ));
+    }
+    let scope = Scope::parse(&row.scope).map_err(OAuthError::ServerError)?;
+    let issued = issue_for_user(
+        client,
+        ctx,
+        UserIssue {
+            user_id: &row.user_id,
+            grant_id: &row.grant_id,
+            scope: &scope,
+            resource: row.resource.as_deref(),
+            nonce: row.nonce.as_deref(),
+            auth_time: row.auth_time,
+            family: None,
+            refresh_expires_at: None,
+        },
+        now,
+    )
+    .await?;
+    let (hash, jti, family) = (hash_code(&req.code), issued.access_jti.clone(), issued.family.clone());
+    ctx.db
+        .run(move |c| interactions::record_code_issue(c, &hash, &jti, family.as_deref()))
+        .await?;
+    Ok(issued.response)
+}

@@ -1,0 +1,82 @@
+//! RFC 6749 §6 refresh token grant with rotation (RFC 9700 §4.14.2): each use
+//! returns a new refresh token of the same family; presenting a used one
+//! revokes the whole family and the access tokens it issued. The scope may only
+//! narrow. The grant behind the family must still be active.
+
+use super::{issue_for_user, GrantContext, TokenResponse, UserIssue};
+use crate::authorize::hash_code;
+use crate::domain::{Client, GrantType, Scope};
+use crate::error::OAuthError;
+use crate::storage::interactions::{self, Consumed};
+
+#[derive(Debug)]
+pub struct Request {
+    pub refresh_token: String,
+    pub scope: Option<Scope>,
+}
+
+pub async fn grant(
+    client: &Client,
+    req: &Request,
+    ctx: &GrantContext<'_>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use refresh_token".into(),
+        ));
+    }
+    let hash = hash_code(&req.refresh_token);
+    let consumed = ctx.db.run(move |c| interactions::consume_refresh(c, &hash)).await?;
+    let row = match consumed {
+        Consumed::First(row) => row,
+        Consumed::Unknown => return Err(OAuthError::InvalidGrant("the refresh token is invalid".into())),
+        Consumed::Replayed(row) => {
+            if row.client_id == client.id.as_str() && !row.revoked {
+                ctx.revocations
+                    .revoke_family(&row.family_id, now, now + ctx.ttl.max_access_token_ttl)
+                    .await
+                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
+                tracing::warn!(client_id = %row.client_id, "refresh token reused; its family was revoked");
+            }
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already used or revoked".into(),
+            ));
+        }
+    };
+    if row.client_id != client.id.as_str() {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was issued to another client".into(),
+        ));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::InvalidGrant("the refresh token has expired".into()));
+    }
+    let original = Scope::parse(&row.scope).map_err(OAuthError::ServerError)?;
+    let scope = match &req.scope {
+        Some(s) if !s.is_subset(&original) => {
+            return Err(OAuthError::InvalidScope(
+                "a refresh may not widen the scope (RFC 6749 §6)".into(),
+            ))
+        }
+        Some(s) => s.clone(),
+        None => original,
+    };
+    let issued = issue_for_user(
+        client,
+        ctx,
+        UserIssue {
+            user_id: &row.user_id,
+            grant_id: &row.grant_id,
+            scope: &scope,
+            resource: row.resource.as_deref(),
+            nonce: None,
+            auth_time: row.auth_time,
+            family: Some(&row.family_id),
+            refresh_expires_at: Some(row.expires_at),
+        },
+        now,
+    )
+    .await?;
+    Ok(issued.response)
+}

@@ -1,0 +1,115 @@
+//! `GET /account`: the user's approvals (with Revoke) and recent sign-ins.
+//! `POST /account/grants/revoke`: withdraws a grant; every token issued under
+//! it is inactive on the next check, on every instance.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+use super::pages::{AccountPage, GrantLine, SignInLine};
+use super::{
+    authorize_error, csrf_ok, csrf_refused, csrf_token, current_user, error_page, field, format_time, html, page_form,
+    see_other,
+};
+use crate::clock;
+use crate::startup::AppState;
+use crate::storage::{clients, grants, users};
+
+pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpResponse {
+    let now = clock::now();
+    let Some((user, _)) = (match current_user(&state, &session).await {
+        Ok(u) => u,
+        Err(e) => return authorize_error(e),
+    }) else {
+        return see_other("/login");
+    };
+    let uid = user.id.clone();
+    let loaded = state
+        .db
+        .run(move |c| {
+            let gs = grants::list_active_for_user(c, &uid, now)?;
+            let mut lines = Vec::new();
+            for g in gs {
+                let name = clients::get(c, &g.client_id)?
+                    .map(|cl| cl.name)
+                    .unwrap_or_else(|| "(deleted application)".into());
+                lines.push(GrantLine {
+                    id: g.id.clone(),
+                    client_name: name,
+                    client_id: g.client_id.to_string(),
+                    scopes: g.scope.iter().map(str::to_owned).collect(),
+                    resources: g.resources.iter().map(|r| r.to_string()).collect(),
+                    since: format_time(g.created_at),
+                    until: format_time(g.expires_at),
+                    last_used: g.last_used_at.map(format_time).unwrap_or_else(|| "never".into()),
+                });
+            }
+            let sign_ins = users::recent_sign_ins(c, &uid, 10)?
+                .into_iter()
+                .map(|s| SignInLine {
+                    when: format_time(s.at),
+                    result: if s.succeeded { "signed in" } else { "refused" },
+                    from: s.ip,
+                })
+                .collect();
+            Ok((lines, sign_ins))
+        })
+        .await;
+    let (grant_lines, sign_ins) = match loaded {
+        Ok(x) => x,
+        Err(e) => return authorize_error(e.into()),
+    };
+    let csrf = csrf_token(&session);
+    html(
+        StatusCode::OK,
+        &AccountPage {
+            csrf: &csrf,
+            username: &user.username,
+            display_name: &user.display_name,
+            grants: grant_lines,
+            sign_ins,
+        },
+    )
+}
+
+pub async fn post_revoke_grant(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
+    let form = match page_form(&body) {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    if !csrf_ok(&session, field(&form, "csrf")) {
+        return csrf_refused();
+    }
+    let Some((user, _)) = (match current_user(&state, &session).await {
+        Ok(u) => u,
+        Err(e) => return authorize_error(e),
+    }) else {
+        return see_other("/login");
+    };
+    let gid = field(&form, "grant_id").unwrap_or_default().to_owned();
+    let lookup = gid.clone();
+    let grant = match state.db.run(move |c| grants::get(c, &lookup)).await {
+        Ok(g) => g,
+        Err(e) => return authorize_error(e.into()),
+    };
+    let Some(grant) = grant.filter(|g| g.user_id == user.id) else {
+        return error_page(StatusCode::NOT_FOUND, "Not found", "You have no such approval.");
+    };
+    let now = clock::now();
+    // Tokens under a grant never outlive it; keep the mark a little longer for skew.
+    let until = grant.expires_at.max(now) + 60;
+    match state.revocations.revoke_grant(&gid, now, until).await {
+        Ok(_) => {
+            tracing::info!(user_id = %user.id, grant_id = %gid, client_id = %grant.client_id, "consent withdrawn");
+            see_other("/account")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "grant revocation not confirmed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not confirmed yet",
+                "Your withdrawal was recorded but could not be confirmed everywhere yet. Try again in a moment.",
+            )
+        }
+    }
+}

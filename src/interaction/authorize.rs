@@ -1,0 +1,61 @@
+//! `GET /authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2.1) and
+//! `GET /authorize/continue` (back from sign-in).
+
+use actix_session::Session;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{authorize_error, current_user, see_other};
+use crate::authorize::{self, AuthorizeError, Next, Pending};
+use crate::clock;
+use crate::form::Form;
+use crate::startup::AppState;
+
+pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest, session: Session) -> HttpResponse {
+    let now = clock::now();
+    let form = match Form::parse(req.query_string().as_bytes()) {
+        Ok(f) => f,
+        Err(e) => return authorize_error(AuthorizeError::Page(format!("The request is malformed: {e}."))),
+    };
+    let row = match authorize::start(&state.db, &state.settings.issuer, &form, now).await {
+        Ok(r) => r,
+        Err(e) => return authorize_error(e),
+    };
+    proceed(&state, &session, &row.request_id, now).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct Continue {
+    request: String,
+}
+
+pub async fn get_continue(state: web::Data<AppState>, q: web::Query<Continue>, session: Session) -> HttpResponse {
+    proceed(&state, &session, &q.request, clock::now()).await
+}
+
+/// Sign-in if needed, then consent if needed, then the code.
+async fn proceed(state: &AppState, session: &Session, request_id: &str, now: i64) -> HttpResponse {
+    let issuer = &state.settings.issuer;
+    let p: Pending = match authorize::load(&state.db, request_id, now).await {
+        Ok(p) => p,
+        Err(e) => return authorize_error(e),
+    };
+    let signed_in = match current_user(state, session).await {
+        Ok(u) => u,
+        Err(e) => return authorize_error(e),
+    };
+    let auth_time = signed_in.as_ref().map(|(_, t)| *t);
+    if p.needs_login(auth_time, now) {
+        if p.prompt.none {
+            return authorize_error(p.error(issuer, "login_required", "the user is not signed in"));
+        }
+        return see_other(&format!("/login?request={}", p.row.request_id));
+    }
+    let Some((user, auth_time)) = signed_in else {
+        return see_other(&format!("/login?request={}", p.row.request_id));
+    };
+    match authorize::after_login(&state.db, issuer, &p, &user, auth_time, now).await {
+        Ok(Next::Redirect(url)) => see_other(&url),
+        Ok(Next::Consent) => see_other(&format!("/consent?request={}", p.row.request_id)),
+        Err(e) => authorize_error(e),
+    }
+}

@@ -1,0 +1,56 @@
+//! OpenID Connect RP-Initiated Logout 1.0: `GET /logout` with a valid
+//! `id_token_hint` and a registered `post_logout_redirect_uri` signs out and
+//! returns to the client; otherwise the user confirms with a POST (CSRF-checked).
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+use super::pages::{LogoutPage, SignedOutPage};
+use super::{csrf_ok, csrf_refused, csrf_token, field, html, page_form, see_other};
+use crate::domain::ClientId;
+use crate::startup::AppState;
+use crate::storage::clients;
+use crate::tokens::id_token;
+
+#[derive(serde::Deserialize)]
+pub struct LogoutQuery {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+pub async fn get_logout(state: web::Data<AppState>, q: web::Query<LogoutQuery>, session: Session) -> HttpResponse {
+    let keys = state.keys.current();
+    let hint = q
+        .id_token_hint
+        .as_deref()
+        .and_then(|t| id_token::read_hint(&keys, &state.settings.issuer, t));
+    if let (Some((_, aud)), Some(uri)) = (hint, q.post_logout_redirect_uri.as_deref()) {
+        if let Ok(cid) = ClientId::parse(&aud) {
+            let client = state.db.run(move |c| clients::get(c, &cid)).await.ok().flatten();
+            if client.is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri)) {
+                session.purge();
+                let target = match &q.state {
+                    Some(s) => crate::authorize::redirect_url(uri, &state.settings.issuer, &[("state", Some(s))]),
+                    None => uri.to_owned(),
+                };
+                return see_other(&target);
+            }
+        }
+    }
+    let csrf = csrf_token(&session);
+    html(StatusCode::OK, &LogoutPage { csrf: &csrf })
+}
+
+pub async fn post_logout(session: Session, body: web::Bytes) -> HttpResponse {
+    let form = match page_form(&body) {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    if !csrf_ok(&session, field(&form, "csrf")) {
+        return csrf_refused();
+    }
+    session.purge();
+    html(StatusCode::OK, &SignedOutPage)
+}

@@ -1,0 +1,157 @@
+//! The browser side: sign-in, consent, account and sign-out pages (askama),
+//! with the session (an encrypted, HttpOnly, SameSite=Lax cookie from
+//! actix-session) and a per-session CSRF token (RFC 6749 §10.12) on every form.
+//! The authorization flow's state lives in the database (see `authorize`), the
+//! session only says who is signed in and when.
+
+// Handlers return an early `HttpResponse` (a page or a redirect) as their error;
+// it is built once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod account;
+pub mod authorize;
+pub mod consent;
+pub mod login;
+pub mod logout;
+mod pages;
+
+use actix_session::Session;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use askama::Template;
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use crate::authorize::AuthorizeError;
+use crate::domain::User;
+use crate::startup::AppState;
+
+/// Pages allow their own stylesheet and nothing else; no framing (RFC 9700 §4.16).
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP)))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            HttpResponse::InternalServerError().body("internal error")
+        }
+    }
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    html(status, &pages::ErrorPage { title, message })
+}
+
+/// 303 See Other: after a POST the browser must GET the next page (RFC 9700 §4.12).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+pub fn authorize_error(e: AuthorizeError) -> HttpResponse {
+    match e {
+        AuthorizeError::Page(msg) => error_page(StatusCode::BAD_REQUEST, "This request cannot continue", &msg),
+        AuthorizeError::Redirect { url } => see_other(&url),
+        AuthorizeError::Storage(e) => {
+            tracing::error!(error = %e, "storage failed during an interaction");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Deputy is unavailable",
+                "Deputy cannot complete this right now. Try again in a moment.",
+            )
+        }
+    }
+}
+
+const UID: &str = "uid";
+const AUTH_TIME: &str = "auth_time";
+const CSRF: &str = "csrf";
+
+/// The signed-in user and when they signed in, if the session names an enabled user.
+pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<(User, i64)>, AuthorizeError> {
+    let (Ok(Some(uid)), Ok(Some(at))) = (session.get::<String>(UID), session.get::<i64>(AUTH_TIME)) else {
+        return Ok(None);
+    };
+    match crate::authorize::user_by_id(&state.db, &uid).await? {
+        Some(u) if !u.disabled => Ok(Some((u, at))),
+        _ => {
+            session.purge();
+            Ok(None)
+        }
+    }
+}
+
+pub fn sign_in(session: &Session, user: &User, now: i64) {
+    // A new session id on sign-in prevents session fixation.
+    session.renew();
+    let _ = session.insert(UID, user.id.as_str());
+    let _ = session.insert(AUTH_TIME, now);
+    let _ = session.insert(CSRF, new_csrf());
+}
+
+fn new_csrf() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(t)) = session.get::<String>(CSRF) {
+        return t;
+    }
+    let t = new_csrf();
+    let _ = session.insert(CSRF, &t);
+    t
+}
+
+/// True if the form's token is this session's (constant-time comparison).
+pub fn csrf_ok(session: &Session, given: Option<&str>) -> bool {
+    match (session.get::<String>(CSRF), given) {
+        (Ok(Some(expected)), Some(given)) => {
+            expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+pub fn csrf_refused() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "The form was not sent from this browser session (or it was too old). Go back, reload the page and try again.",
+    )
+}
+
+/// Multi-valued form fields for pages (checkboxes), bounded in size.
+pub fn page_form(body: &[u8]) -> Result<Vec<(String, String)>, HttpResponse> {
+    if body.len() > 16 * 1024 {
+        return Err(error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Form too large",
+            "The form sent was too large.",
+        ));
+    }
+    Ok(url::form_urlencoded::parse(body).into_owned().collect())
+}
+
+pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+pub fn format_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .map(|s| s.replace('T', " ").trim_end_matches('Z').to_owned() + " UTC")
+        .unwrap_or_else(|| t.to_string())
+}

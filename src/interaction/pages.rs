@@ -1,0 +1,91 @@
+//! askama page models; the templates are in `templates/`.
+
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub csrf: &'a str,
+    pub request: Option<&'a str>,
+    pub client_name: Option<&'a str>,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    pub kind: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<ScopeLine>,
+    pub resources: Vec<String>,
+    pub durations: &'a [(i64, &'a str)],
+}
+
+pub struct GrantLine {
+    pub id: String,
+    pub client_name: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub resources: Vec<String>,
+    pub since: String,
+    pub until: String,
+    pub last_used: String,
+}
+
+pub struct SignInLine {
+    pub when: String,
+    pub result: &'static str,
+    pub from: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub grants: Vec<GrantLine>,
+    pub sign_ins: Vec<SignInLine>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage;
+
+/// A sentence for each scope, so the consent screen tells the truth in plain words.
+pub fn describe_scope(scope: &str, resources: &[String]) -> String {
+    match scope {
+        "openid" => "Sign you in and learn your Deputy account identifier".into(),
+        "profile" => "See your name and username".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Keep this access while you are away, until it expires or you withdraw it".into(),
+        other => match resources {
+            [] => format!("Use the “{other}” permission"),
+            [one] => format!("Use the “{other}” permission at {one}"),
+            _ => format!("Use the “{other}” permission at the resources below"),
+        },
+    }
+}

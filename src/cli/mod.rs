@@ -83,7 +83,7 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
-        Command::User(cmd) => user::run(cmd, &open_db(&settings)?),
+        Command::User(cmd) => user::run(cmd, &open_db(&settings)?, &settings),
         Command::Keys(cmd) => keys(cmd, &settings),
         Command::Import { file } => {
             let report = import::import_file(&open_db(&settings)?, &file, clock::now())?;

@@ -5,8 +5,12 @@ use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
 
+use std::time::Duration;
+
 use crate::clock;
-use crate::storage::{users, Db};
+use crate::config::Settings;
+use crate::revocation::{RedisRevocations, Revocations};
+use crate::storage::{grants, users, Db};
 use crate::user_registry::{self, UserSpec};
 
 #[derive(Debug, Subcommand)]
@@ -22,7 +26,8 @@ pub enum UserCommand {
     },
     /// List users.
     List,
-    /// Disable a user: they can no longer sign in, and their refresh tokens and codes stop working.
+    /// Disable a user: they can no longer sign in, and their approvals are withdrawn,
+    /// so every token issued on their behalf stops working.
     Disable { username: String },
     /// Enable a disabled user.
     Enable { username: String },
@@ -41,7 +46,7 @@ fn read_password() -> anyhow::Result<String> {
     }
 }
 
-pub fn run(cmd: UserCommand, db: &Db) -> anyhow::Result<()> {
+pub fn run(cmd: UserCommand, db: &Db, settings: &Settings) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Create {
             username,
@@ -77,14 +82,37 @@ pub fn run(cmd: UserCommand, db: &Db) -> anyhow::Result<()> {
         UserCommand::Disable { username } | UserCommand::Enable { username } if username.is_empty() => {
             anyhow::bail!("a username is required")
         }
-        UserCommand::Disable { username } => set(db, &username, true),
-        UserCommand::Enable { username } => set(db, &username, false),
+        UserCommand::Disable { username } => set(db, settings, &username, true),
+        UserCommand::Enable { username } => set(db, settings, &username, false),
     }
 }
 
-fn set(db: &Db, username: &str, disabled: bool) -> anyhow::Result<()> {
-    let changed = db.run_blocking(|c| users::set_disabled(c, username, disabled, clock::now()))?;
+fn set(db: &Db, settings: &Settings, username: &str, disabled: bool) -> anyhow::Result<()> {
+    let now = clock::now();
+    let changed = db.run_blocking(|c| users::set_disabled(c, username, disabled, now))?;
     anyhow::ensure!(changed, "no user {username}");
     println!("{} {username}", if disabled { "disabled" } else { "enabled" });
+    if disabled {
+        // A disabled user's approvals are withdrawn, so every token issued on
+        // their behalf turns inactive (in Redis too, when configured).
+        let user = db
+            .run_blocking(|c| users::by_username(c, username))?
+            .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+        let grants = db.run_blocking(|c| grants::list_active_for_user(c, &user.id, now))?;
+        let revocations = match &settings.redis_url {
+            None => Revocations::Database(db.clone()),
+            Some(url) => Revocations::Redis(RedisRevocations::new(
+                url,
+                &settings.redis_prefix,
+                Duration::from_millis(settings.redis_timeout_ms.max(1000)),
+                db.clone(),
+            )?),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        for g in &grants {
+            rt.block_on(revocations.revoke_grant(&g.id, now, g.expires_at.max(now) + 60))?;
+        }
+        println!("withdrew {} approval(s) of {username}", grants.len());
+    }
     Ok(())
 }

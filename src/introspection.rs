@@ -17,7 +17,14 @@ use crate::tokens::Keys;
 pub struct Introspection {
     pub active: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub claims: Option<ActiveClaims>,
+    pub claims: Option<Details>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Details {
+    Access(ActiveClaims),
+    Refresh(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +51,9 @@ pub async fn introspect(
     revocations: &Revocations,
     now: i64,
 ) -> Result<Introspection, OAuthError> {
+    if token.matches('.').count() != 2 {
+        return introspect_refresh(caller, token, revocations, now).await;
+    }
     let claims = match validator.validate(keys, token, now).await {
         Ok(c) => c,
         Err(e) => {
@@ -59,12 +69,49 @@ pub async fn introspect(
     match revocations.is_revoked(&claims.jti, claims.grant_id.as_deref()).await {
         Ok(false) => Ok(Introspection {
             active: true,
-            claims: Some(ActiveClaims {
+            claims: Some(Details::Access(ActiveClaims {
                 token_type: "Bearer",
                 claims,
-            }),
+            })),
         }),
         Ok(true) => Ok(Introspection::inactive()),
         Err(e) => Err(OAuthError::TemporarilyUnavailable(e.to_string())),
     }
+}
+
+/// A refresh token (opaque) is active while unused, unrevoked, unexpired and
+/// its grant stands; only the client it was issued to may see it.
+async fn introspect_refresh(
+    caller: &Client,
+    token: &str,
+    revocations: &Revocations,
+    now: i64,
+) -> Result<Introspection, OAuthError> {
+    let unavailable = |e: crate::revocation::RevocationError| OAuthError::TemporarilyUnavailable(e.to_string());
+    let Some(row) = revocations.lookup_refresh(token).await.map_err(unavailable)? else {
+        return Ok(Introspection::inactive());
+    };
+    if row.used || row.revoked || row.expires_at <= now || row.client_id != caller.id.as_str() {
+        return Ok(Introspection::inactive());
+    }
+    if revocations
+        .is_revoked(&row.access_jti, Some(&row.grant_id))
+        .await
+        .map_err(unavailable)?
+    {
+        return Ok(Introspection::inactive());
+    }
+    let details = serde_json::json!({
+        "token_type": "refresh_token",
+        "sub": row.user_id,
+        "client_id": row.client_id,
+        "scope": row.scope,
+        "exp": row.expires_at,
+        "iat": row.created_at,
+        "grant_id": row.grant_id,
+    });
+    Ok(Introspection {
+        active: true,
+        claims: details.as_object().cloned().map(Details::Refresh),
+    })
 }

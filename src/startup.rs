@@ -191,6 +191,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
 fn pages(cfg: &mut web::ServiceConfig) {
     use crate::interaction::{account, authorize, consent, login, logout};
     cfg.route("/authorize", web::get().to(authorize::get_authorize))
+        .route("/authorize", web::post().to(authorize::post_authorize))
         .route("/authorize/continue", web::get().to(authorize::get_continue))
         .route("/login", web::get().to(login::get_login))
         .route("/login", web::post().to(login::post_login))

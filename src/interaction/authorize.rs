@@ -11,8 +11,20 @@ use crate::form::Form;
 use crate::startup::AppState;
 
 pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest, session: Session) -> HttpResponse {
+    start(&state, &session, req.query_string().as_bytes()).await
+}
+
+/// OIDC Core §3.1.2.1: the authorization endpoint accepts POST (form-encoded) as well.
+pub async fn post_authorize(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
+    if body.len() > 16 * 1024 {
+        return authorize_error(AuthorizeError::Page("The request is too large.".into()));
+    }
+    start(&state, &session, &body).await
+}
+
+async fn start(state: &AppState, session: &Session, params: &[u8]) -> HttpResponse {
     let now = clock::now();
-    let form = match Form::parse(req.query_string().as_bytes()) {
+    let form = match Form::parse(params) {
         Ok(f) => f,
         Err(e) => return authorize_error(AuthorizeError::Page(format!("The request is malformed: {e}."))),
     };
@@ -20,7 +32,7 @@ pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest, session
         Ok(r) => r,
         Err(e) => return authorize_error(e),
     };
-    proceed(&state, &session, &row.request_id, now).await
+    proceed(state, session, &row.request_id, now).await
 }
 
 #[derive(serde::Deserialize)]

@@ -105,6 +105,12 @@ impl Revocations {
         }
     }
 
+    /// The stored state of a refresh token, for introspection.
+    pub async fn lookup_refresh(&self, token: &str) -> Result<Option<interactions::RefreshRow>, RevocationError> {
+        let hash = crate::authorize::hash_code(token);
+        Ok(self.db().run(move |c| interactions::get_refresh(c, &hash)).await?)
+    }
+
     async fn propagate(&self, mark: Mark<'_>, until: i64, now: i64) -> Result<(), RevocationError> {
         match self {
             Revocations::Database(_) => Ok(()),

@@ -228,3 +228,72 @@ async fn an_openid_connect_relying_party_signs_a_user_in_and_reads_userinfo() {
         "{account}"
     );
 }
+
+/// A PKCE pair (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+#[tokio::test]
+async fn the_authorization_endpoint_accepts_post_and_a_refresh_token_introspects_for_its_client_only() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let other = app.client("other", "read", &["https://api.example.com"]).await;
+    let browser = Browser::new(&app);
+    let (verifier, challenge) = pkce();
+    let (status, location, _) = browser
+        .post(
+            "/authorize",
+            &[
+                ("response_type", "code"),
+                ("client_id", RP_ID),
+                ("redirect_uri", RP_REDIRECT),
+                ("scope", "openid offline_access"),
+                ("state", "s-post"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, next, _) = sign_in(&browser, &location.expect("to login"), "alice", "correct horse battery").await;
+    let (status, _, consent) = browser.follow(&next.expect("location")).await;
+    assert_eq!(status, 200, "{consent}");
+    let form = [
+        ("csrf", hidden(&consent, "csrf")),
+        ("request", hidden(&consent, "request")),
+        ("scope", "openid".to_owned()),
+        ("scope", "offline_access".to_owned()),
+        ("duration", "3600".to_owned()),
+        ("action", "approve".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, location, _) = browser.post("/consent", &form).await;
+    let code = query_param(&location.expect("redirect"), "code").expect("code");
+    let rp = crate::helpers::basic(RP_ID, RP_SECRET);
+    let r = app
+        .post_form(
+            "/token",
+            Some(&rp),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", RP_REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let refresh = r.body["refresh_token"].as_str().expect("refresh token").to_owned();
+
+    let mine = app.post_form("/introspect", Some(&rp), &[("token", &refresh)]).await;
+    assert_eq!(mine.body["active"], true, "{:?}", mine.body);
+    assert_eq!(mine.body["token_type"], "refresh_token");
+    assert_eq!(mine.body["client_id"], RP_ID);
+    let theirs = app.introspect(&other, &refresh).await;
+    assert_eq!(theirs.body, serde_json::json!({ "active": false }));
+}

@@ -12,10 +12,12 @@ use std::sync::Arc;
 use base64::Engine;
 use sha2::Digest;
 
-use crate::domain::{AuthMethod, Client, ClientId, Grant, GrantStatus, GrantType, ResourceUri, Scope, User, UserId};
+use crate::domain::{
+    Agent, AuthMethod, Client, ClientId, Grant, GrantStatus, GrantType, ResourceUri, Scope, User, UserId,
+};
 use crate::form::Form;
 use crate::storage::interactions::{self, AuthRequestRow, CodeRow};
-use crate::storage::{clients, grants, Db, StorageError};
+use crate::storage::{agents, clients, grants, Db, StorageError};
 use crate::tokens::random_id;
 
 /// How long a pending request may wait for sign-in and consent.
@@ -252,6 +254,9 @@ pub fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
 pub struct Pending {
     pub row: AuthRequestRow,
     pub client: Arc<Client>,
+    /// The registered agent this client acts for, if any: the consent screen says so,
+    /// and the grant names it (RFC 8693 §4.4 `may_act`).
+    pub agent: Option<Agent>,
     pub scope: Scope,
     pub resource: Option<ResourceUri>,
     pub prompt: Prompt,
@@ -272,10 +277,10 @@ pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, Author
         ));
     }
     let cid = ClientId::parse(&row.client_id).map_err(|_| AuthorizeError::Page("Unknown application.".into()))?;
-    let client = db
-        .run(move |c| clients::get(c, &cid))
-        .await?
-        .ok_or_else(|| AuthorizeError::Page("This application is no longer registered.".into()))?;
+    let (client, agent) = db
+        .run(move |c| Ok((clients::get(c, &cid)?, agents::by_client(c, &cid)?)))
+        .await?;
+    let client = client.ok_or_else(|| AuthorizeError::Page("This application is no longer registered.".into()))?;
     let corrupt = |_| AuthorizeError::Storage(StorageError::Corrupt("auth request".into()));
     Ok(Pending {
         scope: Scope::parse(&row.scope).map_err(corrupt)?,
@@ -287,6 +292,7 @@ pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, Author
             .map_err(corrupt)?,
         prompt: parse_prompt(row.prompt.as_deref()).unwrap_or_default(),
         client: Arc::new(client),
+        agent,
         row,
     })
 }
@@ -419,6 +425,7 @@ pub async fn approve(
         created_at: now,
         expires_at: now + duration,
         last_used_at: None,
+        agents: p.agent.iter().map(|a| a.id.clone()).collect(),
     };
     let g = grant.clone();
     db.run(move |c| grants::insert(c, &g)).await?;

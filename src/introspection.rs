@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::domain::Client;
 use crate::error::OAuthError;
-use crate::revocation::Revocations;
+use crate::revocation::{Revocations, TokenRef};
 use crate::tokens::access::{self, AccessClaims};
 use crate::tokens::Keys;
 
@@ -66,7 +66,7 @@ pub async fn introspect(
         return Ok(Introspection::inactive());
     }
     // Fail closed: if revocation state cannot be read, answer 503, never active.
-    match revocations.is_revoked(&claims.jti, claims.grant_id.as_deref()).await {
+    match revocations.is_revoked(&TokenRef::of(&claims)).await {
         Ok(false) => Ok(Introspection {
             active: true,
             claims: Some(Details::Access(ActiveClaims {
@@ -95,7 +95,12 @@ async fn introspect_refresh(
         return Ok(Introspection::inactive());
     }
     if revocations
-        .is_revoked(&row.access_jti, Some(&row.grant_id))
+        .is_revoked(&TokenRef {
+            jtis: vec![row.access_jti.clone()],
+            grant_id: Some(row.grant_id.clone()),
+            agents: Vec::new(),
+            iat: row.created_at,
+        })
         .await
         .map_err(unavailable)?
     {

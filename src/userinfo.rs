@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::domain::UserId;
 use crate::error::OAuthError;
-use crate::revocation::Revocations;
+use crate::revocation::{Revocations, TokenRef};
 use crate::storage::{users, Db};
 use crate::tokens::access::Validator;
 use crate::tokens::Keys;
@@ -23,7 +23,7 @@ pub async fn userinfo(
         .validate(keys, token, now)
         .await
         .map_err(|_| OAuthError::InvalidToken("the access token is invalid or expired".into()))?;
-    match revocations.is_revoked(&claims.jti, claims.grant_id.as_deref()).await {
+    match revocations.is_revoked(&TokenRef::of(&claims)).await {
         Ok(false) => {}
         Ok(true) => return Err(OAuthError::InvalidToken("the access token was revoked".into())),
         Err(e) => return Err(OAuthError::TemporarilyUnavailable(e.to_string())),

@@ -30,6 +30,8 @@ pub struct Grant {
     pub created_at: i64,
     pub expires_at: i64,
     pub last_used_at: Option<i64>,
+    /// Agents the user approved to act under this grant (RFC 8693 §4.4 `may_act`).
+    pub agents: Vec<String>,
 }
 
 impl Grant {

@@ -1,5 +1,6 @@
 //! Typed values and entities, validated at construction. No I/O here.
 
+pub mod agent;
 pub mod client;
 pub mod grant;
 pub mod ids;
@@ -7,6 +8,7 @@ pub mod resource;
 pub mod scope;
 pub mod user;
 
+pub use agent::{Agent, AgentStatus};
 pub use client::{AuthMethod, Client, GrantType};
 pub use grant::{Grant, GrantStatus};
 pub use ids::ClientId;

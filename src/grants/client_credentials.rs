@@ -71,6 +71,10 @@ pub fn grant(
         client_id: client.id.as_str().to_owned(),
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         grant_id: None,
+        act: None,
+        may_act: None,
+        authorization_details: None,
+        anc: None,
     };
     let token = access::issue(keys, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
     Ok(TokenResponse {

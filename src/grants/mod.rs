@@ -203,6 +203,11 @@ pub async fn issue_for_user(
         client_id: client.id.as_str().to_owned(),
         scope: (!u.scope.is_empty()).then(|| u.scope.to_string()),
         grant_id: Some(grant.id.clone()),
+        act: None,
+        // RFC 8693 §4.4: the agent(s) the user approved may act with this token.
+        may_act: grant.agents.first().map(|a| serde_json::json!({ "sub": a })),
+        authorization_details: None,
+        anc: None,
     };
     let access_token = access::issue(ctx.keys, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
     let id_token = if u.scope.contains("openid") {

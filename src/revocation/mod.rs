@@ -15,7 +15,8 @@ pub mod request;
 
 pub use redis_store::RedisRevocations;
 
-use crate::storage::{grants, interactions, revocations, Db, StorageError};
+use crate::domain::AgentStatus;
+use crate::storage::{agents, grants, interactions, revocations, Db, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
@@ -39,13 +40,51 @@ pub enum Revocations {
     Redis(RedisRevocations),
 }
 
-impl Revocations {
-    /// True if the token `jti`, or the grant it was issued under, is revoked.
-    pub async fn is_revoked(&self, jti: &str, grant_id: Option<&str>) -> Result<bool, RevocationError> {
-        match self {
-            Revocations::Database(db) => db_is_revoked(db, jti, grant_id).await,
-            Revocations::Redis(r) => r.is_revoked(jti, grant_id).await,
+/// What decides whether a token still stands: its own `jti` and those of the
+/// tokens it was exchanged from, its grant, and every agent in its `act` chain
+/// (an agent's kill switch revokes what was issued at or before it).
+#[derive(Debug, Clone, Default)]
+pub struct TokenRef {
+    pub jtis: Vec<String>,
+    pub grant_id: Option<String>,
+    pub agents: Vec<String>,
+    pub iat: i64,
+}
+
+impl TokenRef {
+    pub fn of(c: &crate::tokens::access::AccessClaims) -> TokenRef {
+        let mut jtis = c.anc.clone().unwrap_or_default();
+        jtis.push(c.jti.clone());
+        TokenRef {
+            jtis,
+            grant_id: c.grant_id.clone(),
+            agents: c.actors(),
+            iat: c.iat,
         }
+    }
+}
+
+impl Revocations {
+    /// True if the token, an ancestor, its grant or an agent of its chain is revoked.
+    pub async fn is_revoked(&self, t: &TokenRef) -> Result<bool, RevocationError> {
+        match self {
+            Revocations::Database(db) => db_is_revoked(db, t).await,
+            Revocations::Redis(r) => r.is_revoked(t).await,
+        }
+    }
+
+    /// The kill switch: suspends the agent and revokes every live token naming it
+    /// anywhere in its chain. Returns false if there is no such agent.
+    pub async fn suspend_agent(&self, agent_id: &str, now: i64) -> Result<bool, RevocationError> {
+        let a = agent_id.to_owned();
+        let found = self
+            .db()
+            .run(move |c| agents::set_status(c, &a, AgentStatus::Suspended, now))
+            .await?;
+        if found {
+            self.propagate(Mark::Agent(agent_id), now, now).await?;
+        }
+        Ok(found)
     }
 
     fn db(&self) -> &Db {
@@ -141,15 +180,29 @@ impl Revocations {
 pub enum Mark<'a> {
     Token(&'a str),
     Grant(&'a str),
+    /// Value: the kill-switch time; kept without expiry.
+    Agent(&'a str),
 }
 
-pub(crate) async fn db_is_revoked(db: &Db, jti: &str, grant_id: Option<&str>) -> Result<bool, RevocationError> {
-    let j = jti.to_owned();
-    let g = grant_id.map(str::to_owned);
+pub(crate) async fn db_is_revoked(db: &Db, t: &TokenRef) -> Result<bool, RevocationError> {
+    let t = t.clone();
     Ok(db
         .run(move |c| {
-            Ok(revocations::is_revoked(c, &j)?
-                || g.as_deref().map(|g| grants::is_revoked(c, g)).transpose()? == Some(true))
+            if revocations::any_revoked(c, &t.jtis)? {
+                return Ok(true);
+            }
+            if let Some(g) = &t.grant_id {
+                if grants::is_revoked(c, g)? {
+                    return Ok(true);
+                }
+            }
+            if !t.agents.is_empty() {
+                let killed = agents::revoked_before(c, &t.agents)?;
+                if killed.iter().any(|(_, before)| *before >= t.iat) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         })
         .await?)
 }

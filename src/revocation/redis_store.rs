@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{db_is_revoked, Mark, RevocationError};
-use crate::storage::{grants, revocations, Db};
+use super::{db_is_revoked, Mark, RevocationError, TokenRef};
+use crate::storage::{agents, grants, revocations, Db};
 use crate::tokens::CLOCK_SKEW_SECS;
 
 pub struct RedisRevocations {
@@ -54,6 +54,7 @@ impl RedisRevocations {
         match mark {
             Mark::Token(jti) => format!("{}rev:jti:{jti}", self.prefix),
             Mark::Grant(gid) => format!("{}rev:gid:{gid}", self.prefix),
+            Mark::Agent(aid) => format!("{}rev:agent:{aid}", self.prefix),
         }
     }
 
@@ -71,22 +72,32 @@ impl RedisRevocations {
         }
     }
 
-    pub async fn is_revoked(&self, jti: &str, grant_id: Option<&str>) -> Result<bool, RevocationError> {
+    pub async fn is_revoked(&self, t: &TokenRef) -> Result<bool, RevocationError> {
+        // One round trip: EXISTS over the token and grant marks, MGET of the
+        // agents' kill-switch times (plus a dummy key: MGET needs one), the marker.
+        let mut marks: Vec<String> = t.jtis.iter().map(|j| self.mark_key(Mark::Token(j))).collect();
+        if let Some(g) = &t.grant_id {
+            marks.push(self.mark_key(Mark::Grant(g)));
+        }
+        let mut agent_keys: Vec<String> = t.agents.iter().map(|a| self.mark_key(Mark::Agent(a))).collect();
+        agent_keys.push(self.mark_key(Mark::Agent("")));
         let mut pipe = redis::pipe();
-        pipe.exists(self.mark_key(Mark::Token(jti)))
-            .exists(self.mark_key(Mark::Grant(grant_id.unwrap_or(""))))
+        pipe.cmd("EXISTS")
+            .arg(&marks)
+            .cmd("MGET")
+            .arg(&agent_keys)
             .exists(self.loaded_key());
-        match self.query::<(bool, bool, bool)>(pipe).await {
-            Ok((jti_revoked, grant_revoked, true)) => Ok(jti_revoked || (grant_id.is_some() && grant_revoked)),
+        match self.query::<(i64, Vec<Option<i64>>, bool)>(pipe).await {
+            Ok((revoked, killed, true)) => Ok(revoked > 0 || killed.iter().flatten().any(|before| *before >= t.iat)),
             Ok((_, _, false)) => {
                 // Redis is up but does not hold the full set (restarted empty): the
                 // database answers, and Redis is rebuilt in the background.
                 self.spawn_rebuild();
-                db_is_revoked(&self.db, jti, grant_id).await
+                db_is_revoked(&self.db, t).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "redis unavailable for a revocation check; asking the database");
-                db_is_revoked(&self.db, jti, grant_id).await
+                db_is_revoked(&self.db, t).await
             }
         }
     }
@@ -102,7 +113,15 @@ impl RedisRevocations {
     /// answers 503 and a background task retries until the mark lands.
     pub(super) async fn propagate(&self, mark: Mark<'_>, expires_at: i64, now: i64) -> Result<(), RevocationError> {
         let key = self.mark_key(mark);
-        match self.query::<()>(self.set_pipe(&key, expires_at, now)).await {
+        let pipe = match mark {
+            Mark::Agent(_) => {
+                let mut p = redis::pipe();
+                p.cmd("SET").arg(&key).arg(now).ignore();
+                p
+            }
+            _ => self.set_pipe(&key, expires_at, now),
+        };
+        match self.query::<()>(pipe).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 if let Ok(mut p) = self.pending.lock() {
@@ -207,10 +226,26 @@ async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: D
     // The snapshot is read after the lock is taken: revocations committed later
     // are written to Redis by their own revoke call.
     let now = crate::clock::now();
-    let (tokens, revoked_grants) = db
-        .run(move |c| Ok((revocations::live(c, now)?, grants::live_revoked(c, now)?)))
+    let (tokens, revoked_grants, killed_agents) = db
+        .run(move |c| {
+            Ok((
+                revocations::live(c, now)?,
+                grants::live_revoked(c, now)?,
+                agents::all_revocations(c)?,
+            ))
+        })
         .await
         .map_err(|e| e.to_string())?;
+    let mut pipe = redis::pipe();
+    for (agent, before) in &killed_agents {
+        pipe.cmd("SET")
+            .arg(format!("{prefix}rev:agent:{agent}"))
+            .arg(before)
+            .ignore();
+    }
+    if !killed_agents.is_empty() {
+        step(pipe, conn.clone()).await?;
+    }
     let live: Vec<(String, i64)> = tokens
         .into_iter()
         .map(|(j, e)| (format!("{prefix}rev:jti:{j}"), e))

@@ -19,6 +19,7 @@ struct GrantRow {
     expires_at: i64,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    agents: String,
 }
 
 impl TryFrom<GrantRow> for Grant {
@@ -43,6 +44,7 @@ impl TryFrom<GrantRow> for Grant {
             created_at: r.created_at,
             expires_at: r.expires_at,
             last_used_at: r.last_used_at,
+            agents: serde_json::from_str(&r.agents).map_err(|_| corrupt("agents"))?,
         })
     }
 }
@@ -61,6 +63,7 @@ pub fn insert(conn: &mut DbConnection, g: &Grant) -> Result<(), StorageError> {
             expires_at: g.expires_at,
             last_used_at: g.last_used_at,
             revoked_at: None,
+            agents: serde_json::Value::from(g.agents.clone()).to_string(),
         })
         .execute(conn)?;
     Ok(())

@@ -2,6 +2,8 @@
 //! embedded default) and PostgreSQL, chosen from the URL scheme at run time;
 //! every query runs on tokio's blocking pool so actix workers never wait on I/O.
 
+pub mod agents;
+pub mod audit;
 pub mod clients;
 pub mod grants;
 pub mod interactions;

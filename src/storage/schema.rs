@@ -103,6 +103,7 @@ diesel::table! {
         expires_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        agents -> Text,
     }
 }
 
@@ -156,5 +157,52 @@ diesel::table! {
         name -> Text,
         value -> Text,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    agents (agent_id) {
+        agent_id -> Text,
+        client_id -> Text,
+        name -> Text,
+        description -> Text,
+        publisher -> Text,
+        homepage -> Nullable<Text>,
+        status -> Text,
+        jwks -> Nullable<Text>,
+        allowed_scopes -> Text,
+        allowed_audiences -> Text,
+        max_token_ttl -> BigInt,
+        max_delegation_depth -> BigInt,
+        may_delegate_to -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    agent_revocations (agent_id) {
+        agent_id -> Text,
+        revoked_before -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        request_id -> Nullable<Text>,
+        event -> Text,
+        decision -> Text,
+        reason -> Nullable<Text>,
+        agent_id -> Nullable<Text>,
+        chain -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        audience -> Nullable<Text>,
+        authorization_details -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+        seq -> BigInt,
     }
 }

@@ -24,6 +24,35 @@ pub struct AccessClaims {
     /// The consent grant the token was issued under; revoking it revokes the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// RFC 8693 §4.1: the current actor, nesting earlier actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+    /// RFC 8693 §4.4: who may act for the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<serde_json::Value>,
+    /// RFC 9396 rich authorization details the token carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<serde_json::Value>,
+    /// The `jti`s of the tokens this one was exchanged from, nearest last:
+    /// revoking any of them revokes this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anc: Option<Vec<String>>,
+}
+
+impl AccessClaims {
+    /// The agents in the `act` chain, outermost (current) actor first.
+    pub fn actors(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = self.act.as_ref();
+        while let Some(a) = cur {
+            match a.get("sub").and_then(|s| s.as_str()) {
+                Some(sub) => out.push(sub.to_owned()),
+                None => break,
+            }
+            cur = a.get("act");
+        }
+        out
+    }
 }
 
 pub fn issue(keys: &KeySet, claims: &AccessClaims) -> Result<String, TokenError> {

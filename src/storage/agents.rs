@@ -1,0 +1,175 @@
+//! The agent registry and agent kill switches.
+
+use diesel::prelude::*;
+
+use super::schema::{agent_revocations, agents};
+use super::{DbConnection, StorageError};
+use crate::domain::{Agent, AgentStatus, ClientId, ResourceUri, Scope};
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = agents, treat_none_as_null = true)]
+struct AgentRow {
+    agent_id: String,
+    client_id: String,
+    name: String,
+    description: String,
+    publisher: String,
+    homepage: Option<String>,
+    status: String,
+    jwks: Option<String>,
+    allowed_scopes: String,
+    allowed_audiences: String,
+    max_token_ttl: i64,
+    max_delegation_depth: i64,
+    may_delegate_to: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = StorageError;
+    fn try_from(r: AgentRow) -> Result<Agent, StorageError> {
+        let corrupt = |w: &str| StorageError::Corrupt(format!("agent row: {w}"));
+        let audiences: Vec<String> = serde_json::from_str(&r.allowed_audiences).map_err(|_| corrupt("audiences"))?;
+        Ok(Agent {
+            id: r.agent_id,
+            client_id: ClientId::parse(&r.client_id).map_err(|_| corrupt("client_id"))?,
+            name: r.name,
+            description: r.description,
+            publisher: r.publisher,
+            homepage: r.homepage,
+            status: if r.status == "active" {
+                AgentStatus::Active
+            } else {
+                AgentStatus::Suspended
+            },
+            jwks: r
+                .jwks
+                .map(|j| serde_json::from_str(&j).map_err(|_| corrupt("jwks")))
+                .transpose()?,
+            allowed_scopes: Scope::parse(&r.allowed_scopes).map_err(|_| corrupt("scopes"))?,
+            allowed_audiences: audiences
+                .iter()
+                .map(|a| ResourceUri::parse(a).map_err(|_| corrupt("audience")))
+                .collect::<Result<_, _>>()?,
+            max_token_ttl: r.max_token_ttl,
+            max_delegation_depth: r.max_delegation_depth,
+            may_delegate_to: serde_json::from_str(&r.may_delegate_to).map_err(|_| corrupt("may_delegate_to"))?,
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl AgentRow {
+    fn from(a: &Agent, now: i64) -> AgentRow {
+        let auds: Vec<&str> = a.allowed_audiences.iter().map(|r| r.as_str()).collect();
+        AgentRow {
+            agent_id: a.id.clone(),
+            client_id: a.client_id.as_str().to_owned(),
+            name: a.name.clone(),
+            description: a.description.clone(),
+            publisher: a.publisher.clone(),
+            homepage: a.homepage.clone(),
+            status: a.status.as_str().to_owned(),
+            jwks: a.jwks.as_ref().map(|j| j.to_string()),
+            allowed_scopes: a.allowed_scopes.to_string(),
+            allowed_audiences: serde_json::Value::from(auds).to_string(),
+            max_token_ttl: a.max_token_ttl,
+            max_delegation_depth: a.max_delegation_depth,
+            may_delegate_to: serde_json::Value::from(a.may_delegate_to.clone()).to_string(),
+            created_at: a.created_at,
+            updated_at: now,
+        }
+    }
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Agent>, StorageError> {
+    agents::table
+        .find(id)
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Agent::try_from)
+        .transpose()
+}
+
+pub fn by_client(conn: &mut DbConnection, client: &ClientId) -> Result<Option<Agent>, StorageError> {
+    agents::table
+        .filter(agents::client_id.eq(client.as_str()))
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Agent::try_from)
+        .transpose()
+}
+
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Agent>, StorageError> {
+    agents::table
+        .order(agents::agent_id)
+        .select(AgentRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Agent::try_from)
+        .collect()
+}
+
+pub fn insert(conn: &mut DbConnection, a: &Agent, now: i64) -> Result<(), StorageError> {
+    diesel::insert_into(agents::table)
+        .values(AgentRow::from(a, now))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn update(conn: &mut DbConnection, a: &Agent, now: i64) -> Result<bool, StorageError> {
+    let mut row = AgentRow::from(a, now);
+    let created: Option<i64> = agents::table
+        .find(&a.id)
+        .select(agents::created_at)
+        .first(conn)
+        .optional()?;
+    let Some(created) = created else { return Ok(false) };
+    row.created_at = created;
+    Ok(diesel::update(agents::table.find(&a.id)).set(row).execute(conn)? == 1)
+}
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
+    Ok(diesel::delete(agents::table.find(id)).execute(conn)? == 1)
+}
+
+/// Sets the status; suspending also records the kill switch (tokens issued at
+/// or before `now` that name the agent are revoked). Returns false if unknown.
+pub fn set_status(conn: &mut DbConnection, id: &str, status: AgentStatus, now: i64) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        let n = diesel::update(agents::table.find(id))
+            .set((agents::status.eq(status.as_str()), agents::updated_at.eq(now)))
+            .execute(conn)?;
+        if n == 1 && status == AgentStatus::Suspended {
+            let updated = diesel::update(agent_revocations::table.find(id))
+                .set(agent_revocations::revoked_before.eq(now))
+                .execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(agent_revocations::table)
+                    .values((
+                        agent_revocations::agent_id.eq(id),
+                        agent_revocations::revoked_before.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(n == 1)
+    })
+}
+
+/// The kill-switch times of the given agents (absent = never suspended).
+pub fn revoked_before(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<(String, i64)>, StorageError> {
+    Ok(agent_revocations::table
+        .filter(agent_revocations::agent_id.eq_any(ids))
+        .select((agent_revocations::agent_id, agent_revocations::revoked_before))
+        .load(conn)?)
+}
+
+pub fn all_revocations(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, StorageError> {
+    Ok(agent_revocations::table
+        .select((agent_revocations::agent_id, agent_revocations::revoked_before))
+        .load(conn)?)
+}

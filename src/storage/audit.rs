@@ -1,0 +1,76 @@
+//! The append-only audit log.
+
+use diesel::prelude::*;
+
+use super::schema::audit_events;
+use super::{DbConnection, StorageError};
+
+#[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: String,
+    pub at: i64,
+    pub request_id: Option<String>,
+    /// What happened: `token_exchange`, `consent_given`, `consent_withdrawn`, `agent_suspended`, …
+    pub event: String,
+    /// `issued`, `denied`, `revoked`, `given`, `withdrawn`, `suspended`, `resumed`.
+    pub decision: String,
+    pub reason: Option<String>,
+    pub agent_id: Option<String>,
+    /// The delegation chain, outermost actor first, as a JSON array of agent ids.
+    pub chain: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    pub authorization_details: Option<String>,
+    pub grant_id: Option<String>,
+    /// Microseconds since the epoch: the order `deputy audit tail` follows.
+    pub seq: i64,
+}
+
+pub fn append(conn: &mut DbConnection, events: &[AuditEvent]) -> Result<(), StorageError> {
+    // MultiConnection has no batch insert; one transaction keeps it a single commit.
+    conn.transaction(|conn| {
+        for e in events {
+            diesel::insert_into(audit_events::table).values(e).execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct AuditFilter {
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub decision: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub after_seq: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+pub fn query(conn: &mut DbConnection, f: &AuditFilter) -> Result<Vec<AuditEvent>, StorageError> {
+    let mut q = audit_events::table.select(AuditEvent::as_select()).into_boxed();
+    if let Some(a) = &f.agent {
+        q = q.filter(audit_events::agent_id.eq(a.clone()));
+    }
+    if let Some(u) = &f.user {
+        q = q.filter(audit_events::user_id.eq(u.clone()));
+    }
+    if let Some(d) = &f.decision {
+        q = q.filter(audit_events::decision.eq(d.clone()));
+    }
+    if let Some(s) = f.since {
+        q = q.filter(audit_events::at.ge(s));
+    }
+    if let Some(u) = f.until {
+        q = q.filter(audit_events::at.le(u));
+    }
+    if let Some(s) = f.after_seq {
+        q = q.filter(audit_events::seq.gt(s));
+    }
+    Ok(q.order((audit_events::seq.asc(), audit_events::id.asc()))
+        .limit(f.limit.unwrap_or(1000).clamp(1, 10_000))
+        .load(conn)?)
+}

@@ -23,7 +23,7 @@ pub struct Introspection {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Details {
-    Access(ActiveClaims),
+    Access(Box<ActiveClaims>),
     Refresh(serde_json::Map<String, serde_json::Value>),
 }
 
@@ -69,10 +69,10 @@ pub async fn introspect(
     match revocations.is_revoked(&TokenRef::of(&claims)).await {
         Ok(false) => Ok(Introspection {
             active: true,
-            claims: Some(Details::Access(ActiveClaims {
+            claims: Some(Details::Access(Box::new(ActiveClaims {
                 token_type: "Bearer",
                 claims,
-            })),
+            }))),
         }),
         Ok(true) => Ok(Introspection::inactive()),
         Err(e) => Err(OAuthError::TemporarilyUnavailable(e.to_string())),

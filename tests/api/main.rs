@@ -3,13 +3,17 @@
 
 mod helpers;
 
+mod authorize_errors;
 mod browser_flow;
 mod cli;
 mod client_credentials;
 mod discovery;
+mod e2e_browser;
 mod introspection;
 mod keys;
+mod pages;
 mod private_key_jwt;
+mod refresh;
 mod revocation;
 mod serve;
 mod token_errors;

@@ -26,6 +26,9 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// RFC 9396 §5.
+    #[error("invalid_authorization_details: {0}")]
+    InvalidAuthorizationDetails(String),
     #[error("method_not_allowed")]
     MethodNotAllowed,
     /// RFC 6750 §3.1 at a protected resource (userinfo): bad or missing bearer token.
@@ -52,6 +55,7 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::InvalidAuthorizationDetails(_) => "invalid_authorization_details",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
             OAuthError::InvalidToken(_) => "invalid_token",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
@@ -67,6 +71,7 @@ impl OAuthError {
             | OAuthError::UnsupportedGrantType(d)
             | OAuthError::InvalidScope(d)
             | OAuthError::InvalidTarget(d)
+            | OAuthError::InvalidAuthorizationDetails(d)
             | OAuthError::InvalidToken(d)
             | OAuthError::InsufficientScope(d) => Some(d),
             OAuthError::InvalidClient { description, .. } => Some(description),

@@ -7,6 +7,7 @@ use std::path::Path;
 use diesel::Connection;
 use serde::Deserialize;
 
+use crate::agent_registry::{self, AgentError, AgentSpec};
 use crate::client_registry::{self, ClientSpec, RegistryError};
 use crate::storage::Db;
 use crate::user_registry::{self, UserError, UserSpec};
@@ -18,6 +19,8 @@ pub struct ImportFile {
     pub clients: Vec<ClientSpec>,
     #[serde(default)]
     pub users: Vec<UserSpec>,
+    #[serde(default)]
+    pub agents: Vec<AgentSpec>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub struct ImportReport {
     pub clients_updated_or_unchanged: usize,
     pub users_created: usize,
     pub users_updated_or_unchanged: usize,
+    pub agents_created: usize,
+    pub agents_updated: usize,
 }
 
 pub fn parse(text: &str) -> anyhow::Result<ImportFile> {
@@ -62,6 +67,13 @@ pub fn apply(db: &Db, file: &ImportFile, now: i64) -> anyhow::Result<ImportRepor
                     report.clients_updated_or_unchanged += 1;
                 }
             }
+            for spec in &file.agents {
+                if agent_registry::upsert(conn, spec, now)? {
+                    report.agents_created += 1;
+                } else {
+                    report.agents_updated += 1;
+                }
+            }
             for spec in &file.users {
                 if user_registry::upsert(conn, spec, now)? {
                     report.users_created += 1;
@@ -83,6 +95,8 @@ enum ImportError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     User(#[from] UserError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
     #[error("database error: {0}")]
     Diesel(#[from] diesel::result::Error),
     #[error("the import did not run")]

@@ -15,6 +15,8 @@
 //! | RFC 8707 resource indicators | [`domain::resource`], [`grants::client_credentials`] |
 //! | RFC 9068 JWT access tokens, RFC 8725 JWT BCP | [`tokens::access`] |
 
+pub mod agent_registry;
+pub mod audit;
 pub mod authorize;
 pub mod cli;
 pub mod client_auth;

@@ -1,5 +1,6 @@
 //! The `deputy` command line (clap): serve, migrate, client, keys, import.
 
+mod agent;
 mod client;
 mod user;
 
@@ -47,6 +48,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage agents (register and update them with `deputy import`).
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Manage users (people who sign in).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -83,17 +87,20 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
+        Command::Agent(cmd) => agent::run(cmd, &open_db(&settings)?, &settings),
         Command::User(cmd) => user::run(cmd, &open_db(&settings)?, &settings),
         Command::Keys(cmd) => keys(cmd, &settings),
         Command::Import { file } => {
             let report = import::import_file(&open_db(&settings)?, &file, clock::now())?;
             println!(
-                "imported {}: {} client(s) created, {} updated or unchanged; {} user(s) created, {} updated or unchanged",
+                "imported {}: {} client(s) created, {} updated or unchanged; {} user(s) created, {} updated or unchanged; {} agent(s) created, {} updated",
                 file.display(),
                 report.clients_created,
                 report.clients_updated_or_unchanged,
                 report.users_created,
-                report.users_updated_or_unchanged
+                report.users_updated_or_unchanged,
+                report.agents_created,
+                report.agents_updated
             );
             Ok(())
         }

@@ -99,6 +99,9 @@ fn set(db: &Db, settings: &Settings, username: &str, disabled: bool) -> anyhow::
             .run_blocking(|c| users::by_username(c, username))?
             .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
         let grants = db.run_blocking(|c| grants::list_active_for_user(c, &user.id, now))?;
+        // The Redis connection manager must be created inside a runtime.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let _runtime = rt.enter();
         let revocations = match &settings.redis_url {
             None => Revocations::Database(db.clone()),
             Some(url) => Revocations::Redis(RedisRevocations::new(
@@ -108,7 +111,6 @@ fn set(db: &Db, settings: &Settings, username: &str, disabled: bool) -> anyhow::
                 db.clone(),
             )?),
         };
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         for g in &grants {
             rt.block_on(revocations.revoke_grant(&g.id, now, g.expires_at.max(now) + 60))?;
         }

@@ -7,7 +7,9 @@ use super::{authorization_header, no_store_json, read_form};
 use crate::client_auth::Credentials;
 use crate::clock;
 use crate::error::OAuthError;
-use crate::grants::{authorization_code, client_credentials, refresh_token, GrantContext, TokenRequest};
+use crate::grants::{
+    authorization_code, client_credentials, refresh_token, token_exchange, GrantContext, TokenRequest,
+};
 use crate::startup::AppState;
 
 pub async fn post_token(
@@ -31,6 +33,9 @@ pub async fn post_token(
     let response = match &request {
         TokenRequest::AuthorizationCode(r) => authorization_code::grant(&client, r, &ctx, now).await?,
         TokenRequest::RefreshToken(r) => refresh_token::grant(&client, r, &ctx, now).await?,
+        TokenRequest::TokenExchange(r) => {
+            token_exchange::grant(&client, r, &ctx, &state.keys, &state.validator, now).await?
+        }
         TokenRequest::ClientCredentials(r) => {
             client_credentials::grant(&client, r, &keys, &state.settings.issuer, &state.settings.tokens, now)?
         }

@@ -84,5 +84,6 @@ pub fn grant(
         scope: claims.scope,
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }

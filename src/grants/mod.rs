@@ -4,6 +4,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use serde::Serialize;
 
@@ -23,7 +24,12 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// Grant types the token endpoint implements (advertised in discovery).
-pub const SUPPORTED: &[&str] = &[AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS];
+pub const SUPPORTED: &[&str] = &[
+    AUTHORIZATION_CODE,
+    REFRESH_TOKEN,
+    CLIENT_CREDENTIALS,
+    token_exchange::GRANT_TYPE,
+];
 
 /// ID tokens live ten minutes: they prove a sign-in, they are not for access.
 pub const ID_TOKEN_TTL_SECS: i64 = 600;
@@ -33,6 +39,7 @@ pub enum TokenRequest {
     AuthorizationCode(authorization_code::Request),
     RefreshToken(refresh_token::Request),
     ClientCredentials(client_credentials::Request),
+    TokenExchange(token_exchange::Request),
 }
 
 impl TokenRequest {
@@ -74,6 +81,7 @@ impl TokenRequest {
                 refresh_token: required("refresh_token")?,
                 scope: parse_scope(form)?,
             })),
+            token_exchange::GRANT_TYPE => Ok(TokenRequest::TokenExchange(token_exchange::Request::parse(form)?)),
             CLIENT_CREDENTIALS => Ok(TokenRequest::ClientCredentials(client_credentials::Request {
                 scope: parse_scope(form)?,
                 resource: parse_resource(form)?,
@@ -89,6 +97,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode(_) => AUTHORIZATION_CODE,
             TokenRequest::RefreshToken(_) => REFRESH_TOKEN,
             TokenRequest::ClientCredentials(_) => CLIENT_CREDENTIALS,
+            TokenRequest::TokenExchange(_) => token_exchange::GRANT_TYPE,
         }
     }
 }
@@ -119,6 +128,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// What a user-facing grant needs besides the client.
@@ -266,6 +278,7 @@ pub async fn issue_for_user(
             scope: claims.scope,
             refresh_token,
             id_token,
+            issued_token_type: None,
         },
     })
 }

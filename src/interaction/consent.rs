@@ -6,7 +6,7 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::pages::{describe_scope, ConsentPage, ScopeLine};
+use super::pages::{describe_scope, AgentView, ConsentPage, ScopeLine};
 use super::{authorize_error, csrf_ok, csrf_refused, csrf_token, current_user, field, html, page_form, see_other};
 use crate::authorize::{self, Approval, AuthorizeError, Pending, DURATIONS};
 use crate::clock;
@@ -62,14 +62,27 @@ pub async fn get_consent(state: web::Data<AppState>, q: web::Query<ConsentQuery>
         })
         .collect();
     let csrf = csrf_token(&session);
-    let kind = if p.client.auth_method == AuthMethod::None {
-        "public application"
-    } else {
-        "application"
+    let kind = match (&p.agent, p.client.auth_method) {
+        (Some(_), _) => "AI agent",
+        (None, AuthMethod::None) => "public application",
+        (None, _) => "application",
     };
+    let agent = p.agent.as_ref().map(|a| AgentView {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        publisher: a.publisher.clone(),
+        homepage: a.homepage.clone(),
+        description: a.description.clone(),
+        scopes: a.allowed_scopes.to_string(),
+        audiences: a.allowed_audiences.iter().map(|r| r.to_string()).collect(),
+        max_token_ttl: a.max_token_ttl,
+        max_delegation_depth: a.max_delegation_depth,
+        may_delegate_to: a.may_delegate_to.clone(),
+    });
     html(
         StatusCode::OK,
         &ConsentPage {
+            agent,
             csrf: &csrf,
             request: &p.row.request_id,
             client_name: &p.client.name,

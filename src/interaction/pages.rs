@@ -24,9 +24,24 @@ pub struct ScopeLine {
     pub description: String,
 }
 
+/// What the consent screen shows about a registered agent.
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub publisher: String,
+    pub homepage: Option<String>,
+    pub description: String,
+    pub scopes: String,
+    pub audiences: Vec<String>,
+    pub max_token_ttl: i64,
+    pub max_delegation_depth: i64,
+    pub may_delegate_to: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
+    pub agent: Option<AgentView>,
     pub csrf: &'a str,
     pub request: &'a str,
     pub client_name: &'a str,

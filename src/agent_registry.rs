@@ -1,0 +1,124 @@
+//! Registering agents from a declarative description (import file, CLI).
+
+use serde::Deserialize;
+
+use crate::domain::agent::validate_agent_id;
+use crate::domain::{Agent, AgentStatus, ClientId, ResourceUri, Scope};
+use crate::storage::{agents, clients, DbConnection, StorageError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    pub agent_id: String,
+    /// The OAuth client the agent authenticates with at the token endpoint.
+    pub client_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub publisher: String,
+    #[serde(default)]
+    pub homepage: Option<String>,
+    /// JWK Set for the agent's signed actor assertions.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub allowed_scopes: String,
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
+    #[serde(default = "default_ttl")]
+    pub max_token_ttl: i64,
+    #[serde(default = "default_depth")]
+    pub max_delegation_depth: i64,
+    #[serde(default)]
+    pub may_delegate_to: Vec<String>,
+    #[serde(default)]
+    pub suspended: bool,
+}
+
+fn default_ttl() -> i64 {
+    300
+}
+
+fn default_depth() -> i64 {
+    1
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("agent {agent_id}: {reason}")]
+    Invalid { agent_id: String, reason: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Creates or updates the agent. Suspension goes through the revocation path
+/// (so that Redis hears of it), not through here: `suspended = true` only
+/// registers an agent that starts suspended.
+pub fn upsert(conn: &mut DbConnection, spec: &AgentSpec, now: i64) -> Result<bool, AgentError> {
+    let invalid = |reason: String| AgentError::Invalid {
+        agent_id: spec.agent_id.clone(),
+        reason,
+    };
+    validate_agent_id(&spec.agent_id).map_err(invalid)?;
+    let client_id = ClientId::parse(&spec.client_id).map_err(invalid)?;
+    if clients::get(conn, &client_id)?.is_none() {
+        return Err(invalid(format!("client {} is not registered", spec.client_id)));
+    }
+    if let Some(other) = agents::by_client(conn, &client_id)? {
+        if other.id != spec.agent_id {
+            return Err(invalid(format!(
+                "client {} already belongs to agent {}",
+                spec.client_id, other.id
+            )));
+        }
+    }
+    if !(1..=3600).contains(&spec.max_token_ttl) {
+        return Err(invalid("max_token_ttl must be 1 to 3600 seconds".into()));
+    }
+    if !(1..=10).contains(&spec.max_delegation_depth) {
+        return Err(invalid("max_delegation_depth must be 1 to 10".into()));
+    }
+    if spec.name.trim().is_empty() || spec.publisher.trim().is_empty() {
+        return Err(invalid("name and publisher are required".into()));
+    }
+    if let Some(j) = &spec.jwks {
+        if j.get("keys").and_then(|k| k.as_array()).is_none_or(|k| k.is_empty()) {
+            return Err(invalid("jwks must be a JWK Set with a non-empty keys array".into()));
+        }
+    }
+    let existing = agents::get(conn, &spec.agent_id)?;
+    let agent = Agent {
+        id: spec.agent_id.clone(),
+        client_id,
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        publisher: spec.publisher.clone(),
+        homepage: spec.homepage.clone(),
+        status: match &existing {
+            Some(a) => a.status,
+            None if spec.suspended => AgentStatus::Suspended,
+            None => AgentStatus::Active,
+        },
+        jwks: spec.jwks.clone(),
+        allowed_scopes: Scope::parse(&spec.allowed_scopes).map_err(invalid)?,
+        allowed_audiences: spec
+            .allowed_audiences
+            .iter()
+            .map(|a| ResourceUri::parse(a).map_err(invalid))
+            .collect::<Result<_, _>>()?,
+        max_token_ttl: spec.max_token_ttl,
+        max_delegation_depth: spec.max_delegation_depth,
+        may_delegate_to: spec.may_delegate_to.clone(),
+        created_at: now,
+    };
+    match existing {
+        None => {
+            agents::insert(conn, &agent, now)?;
+            Ok(true)
+        }
+        Some(_) => {
+            agents::update(conn, &agent, now)?;
+            Ok(false)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `deputy agent list|show|suspend|resume|delete` (register and update through `deputy import`).
+
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use crate::clock;
+use crate::config::Settings;
+use crate::domain::AgentStatus;
+use crate::revocation::{RedisRevocations, Revocations};
+use crate::storage::{agents, Db};
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// List agents.
+    List,
+    /// Show one agent as JSON.
+    Show { agent_id: String },
+    /// The kill switch: every live token naming the agent anywhere in its chain turns inactive.
+    Suspend { agent_id: String },
+    /// Let a suspended agent obtain new tokens again (tokens revoked by the suspension stay revoked).
+    Resume { agent_id: String },
+    /// Delete an agent (suspend it first to revoke its tokens).
+    Delete { agent_id: String },
+}
+
+pub fn run(cmd: AgentCommand, db: &Db, settings: &Settings) -> anyhow::Result<()> {
+    match cmd {
+        AgentCommand::List => {
+            for a in db.run_blocking(agents::list)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    a.id,
+                    a.status.as_str(),
+                    a.client_id,
+                    a.publisher,
+                    a.name
+                );
+            }
+            Ok(())
+        }
+        AgentCommand::Show { agent_id } => {
+            let a = db
+                .run_blocking(|c| agents::get(c, &agent_id))?
+                .ok_or_else(|| anyhow::anyhow!("no agent {agent_id}"))?;
+            let out = serde_json::json!({
+                "agent_id": a.id, "client_id": a.client_id.as_str(), "name": a.name, "description": a.description,
+                "publisher": a.publisher, "homepage": a.homepage, "status": a.status.as_str(),
+                "allowed_scopes": a.allowed_scopes.to_string(),
+                "allowed_audiences": a.allowed_audiences.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "max_token_ttl": a.max_token_ttl, "max_delegation_depth": a.max_delegation_depth,
+                "may_delegate_to": a.may_delegate_to, "jwks": a.jwks,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        AgentCommand::Suspend { agent_id } => {
+            // The Redis connection manager must be created inside a runtime.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let _runtime = rt.enter();
+            let revocations = match &settings.redis_url {
+                None => Revocations::Database(db.clone()),
+                Some(url) => Revocations::Redis(RedisRevocations::new(
+                    url,
+                    &settings.redis_prefix,
+                    Duration::from_millis(settings.redis_timeout_ms.max(1000)),
+                    db.clone(),
+                )?),
+            };
+            let found = rt.block_on(revocations.suspend_agent(&agent_id, clock::now()))?;
+            anyhow::ensure!(found, "no agent {agent_id}");
+            rt.block_on(crate::audit::record(
+                db,
+                crate::storage::audit::AuditEvent {
+                    event: "agent_suspended".into(),
+                    decision: "suspended".into(),
+                    agent_id: Some(agent_id.clone()),
+                    reason: Some("deputy agent suspend".into()),
+                    ..Default::default()
+                },
+            ));
+            println!("suspended {agent_id}: its tokens are revoked");
+            Ok(())
+        }
+        AgentCommand::Resume { agent_id } => {
+            let found = db.run_blocking(|c| agents::set_status(c, &agent_id, AgentStatus::Active, clock::now()))?;
+            anyhow::ensure!(found, "no agent {agent_id}");
+            println!("resumed {agent_id}");
+            Ok(())
+        }
+        AgentCommand::Delete { agent_id } => {
+            anyhow::ensure!(
+                db.run_blocking(|c| agents::delete(c, &agent_id))?,
+                "no agent {agent_id}"
+            );
+            println!("deleted {agent_id}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! RFC 8693 token exchange: an agent trades a user's consented token and its
+//! own signed assertion for a narrow, short-lived, single-audience token whose
+//! `act` records the chain; sub-agents narrow further; the kill switch and the
+//! user's withdrawal bite at once.
+
+use josekit::jwk::{Jwk, KeyPair};
+use josekit::jws::{JwsHeader, ES256};
+use josekit::jwt::JwtPayload;
+use serde_json::{json, Value};
+
+use crate::browser_flow::{hidden, pkce, query_param, sign_in, Browser};
+use crate::helpers::{basic, spawn_app, RedisChoice, TestApp};
+
+const API: &str = "https://api.example.com";
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+const REDIRECT: &str = "https://planner.example/cb";
+
+pub struct AgentKey {
+    pub id: String,
+    private: Jwk,
+    pub public: Value,
+}
+
+impl AgentKey {
+    pub fn new(id: &str) -> AgentKey {
+        let pair = ES256.generate_key_pair().expect("key");
+        let mut private = pair.to_jwk_private_key();
+        private.set_key_id(format!("{id}-key"));
+        let mut public = pair.to_jwk_public_key();
+        public.set_key_id(format!("{id}-key"));
+        AgentKey {
+            id: id.to_owned(),
+            private,
+            public: Value::Object(public.as_ref().clone()),
+        }
+    }
+
+    /// A signed actor assertion: iss = sub = agent, aud = issuer, 60 s, fresh jti.
+    pub fn assertion(&self, issuer: &str) -> String {
+        let now = deputy::clock::now();
+        let mut p = JwtPayload::new();
+        for (k, v) in [
+            ("iss", json!(self.id)),
+            ("sub", json!(self.id)),
+            ("aud", json!(issuer)),
+            ("exp", json!(now + 60)),
+            ("iat", json!(now)),
+            ("jti", json!(uuid::Uuid::new_v4().to_string())),
+        ] {
+            p.set_claim(k, Some(v)).expect("claim");
+        }
+        let mut h = JwsHeader::new();
+        h.set_token_type("JWT");
+        h.set_key_id(format!("{}-key", self.id));
+        let signer = ES256.signer_from_jwk(&self.private).expect("signer");
+        josekit::jwt::encode_with_signer(&p, &h, &signer).expect("sign")
+    }
+}
+
+pub struct World {
+    pub app: TestApp,
+    pub planner: AgentKey,
+    pub booker: AgentKey,
+    pub rs: (String, String),
+}
+
+pub async fn world(redis: RedisChoice) -> World {
+    let app = crate::helpers::spawn_app_with(redis, |_| {}).await;
+    let planner = AgentKey::new("planner");
+    let booker = AgentKey::new("booker");
+    app.import(&format!(
+        r#"
+[[users]]
+username = "alice"
+password = "correct horse battery"
+
+[[clients]]
+client_id = "planner-client"
+client_name = "Trip planner"
+client_secret = "planner-secret-0123456789"
+grant_types = ["authorization_code", "{EXCHANGE}"]
+redirect_uris = ["{REDIRECT}"]
+scope = "openid read write"
+resources = ["{API}"]
+
+[[clients]]
+client_id = "booker-client"
+client_name = "Booker"
+client_secret = "booker-secret-0123456789"
+grant_types = ["{EXCHANGE}"]
+scope = "read"
+
+[[clients]]
+client_id = "api-rs"
+client_name = "The API (resource server)"
+client_secret = "api-rs-secret-0123456789"
+scope = "read"
+resources = ["{API}"]
+
+[[agents]]
+agent_id = "planner"
+client_id = "planner-client"
+name = "Trip planner"
+publisher = "Acme Agents"
+allowed_scopes = "read write"
+allowed_audiences = ["{API}"]
+max_token_ttl = 120
+max_delegation_depth = 2
+may_delegate_to = ["booker"]
+jwks = {{ keys = [{}] }}
+
+[[agents]]
+agent_id = "booker"
+client_id = "booker-client"
+name = "Booker"
+publisher = "Acme Agents"
+allowed_scopes = "read"
+allowed_audiences = ["{API}"]
+max_token_ttl = 60
+max_delegation_depth = 2
+jwks = {{ keys = [{}] }}
+"#,
+        toml_inline(&planner.public),
+        toml_inline(&booker.public),
+    ))
+    .await;
+    World {
+        app,
+        planner,
+        booker,
+        rs: ("api-rs".into(), "api-rs-secret-0123456789".into()),
+    }
+}
+
+fn toml_inline(v: &Value) -> String {
+    let fields: Vec<String> = v
+        .as_object()
+        .expect("object")
+        .iter()
+        .map(|(k, v)| format!("{k} = {}", v))
+        .collect();
+    format!("{{ {} }}", fields.join(", "))
+}
+
+/// Alice approves the planner (its own client asks) and the planner gets her token.
+pub async fn alice_token_for_planner(w: &World) -> String {
+    let b = Browser::new(&w.app);
+    let (verifier, challenge) = pkce();
+    let url = format!(
+        "/authorize?response_type=code&client_id=planner-client&redirect_uri={REDIRECT}&scope=openid%20read%20write\
+         &resource={API}&state=st&code_challenge={challenge}&code_challenge_method=S256"
+    );
+    let (_, at, _) = b.follow(&url).await;
+    let (_, next, _) = sign_in(&b, &at, "alice", "correct horse battery").await;
+    let (status, _, consent) = b.follow(&next.expect("location")).await;
+    assert_eq!(status, 200, "{consent}");
+    assert!(
+        consent.contains("Acme Agents"),
+        "the consent screen names the agent's publisher: {consent}"
+    );
+    let form = [
+        ("csrf", hidden(&consent, "csrf")),
+        ("request", hidden(&consent, "request")),
+        ("scope", "openid".to_owned()),
+        ("scope", "read".to_owned()),
+        ("scope", "write".to_owned()),
+        ("duration", "3600".to_owned()),
+        ("action", "approve".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, location, _) = b.post("/consent", &form).await;
+    let code = query_param(&location.expect("redirect"), "code").expect("code");
+    let r = w
+        .app
+        .post_form(
+            "/token",
+            Some(&basic("planner-client", "planner-secret-0123456789")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["access_token"].as_str().expect("token").to_owned()
+}
+
+pub async fn exchange(
+    w: &World,
+    client: (&str, &str),
+    actor: &AgentKey,
+    subject: &str,
+    extra: &[(&str, &str)],
+) -> crate::helpers::Reply {
+    let assertion = actor.assertion(&w.app.settings.issuer);
+    let mut params = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", AT),
+        ("actor_token", assertion.as_str()),
+        ("actor_token_type", JWT),
+    ];
+    params.extend_from_slice(extra);
+    w.app
+        .post_form("/token", Some(&basic(client.0, client.1)), &params)
+        .await
+}
+
+const PLANNER: (&str, &str) = ("planner-client", "planner-secret-0123456789");
+const BOOKER: (&str, &str) = ("booker-client", "booker-secret-0123456789");
+
+#[tokio::test]
+async fn an_agent_gets_a_narrow_token_and_a_sub_agent_a_narrower_one_with_nested_act() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    let r = exchange(
+        &w,
+        PLANNER,
+        &w.planner,
+        &user_token,
+        &[("scope", "read"), ("resource", API)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["issued_token_type"], AT);
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert!(
+        r.body.get("refresh_token").is_none(),
+        "no refresh token for a delegated token"
+    );
+    assert!(
+        r.body["expires_in"].as_i64().expect("expires_in") <= 120,
+        "the agent's ceiling caps the lifetime"
+    );
+    let planner_token = r.body["access_token"].as_str().expect("token").to_owned();
+    let (_, claims) = crate::helpers::verify_with_jwks(&w.app, &planner_token).await;
+    assert_eq!(claims["act"], json!({ "sub": "planner" }));
+    assert_eq!(claims["scope"], "read");
+    assert_eq!(claims["aud"], API);
+
+    let seen = w.app.introspect(&w.rs, &planner_token).await;
+    assert_eq!(seen.body["active"], true, "{:?}", seen.body);
+    assert_eq!(seen.body["act"], json!({ "sub": "planner" }));
+    assert!(seen.body["grant_id"].is_string());
+
+    // The planner hands on to the booker, which re-exchanges: one more level, never wider.
+    let r = exchange(&w, BOOKER, &w.booker, &planner_token, &[]).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let booker_token = r.body["access_token"].as_str().expect("token").to_owned();
+    let (_, claims) = crate::helpers::verify_with_jwks(&w.app, &booker_token).await;
+    assert_eq!(claims["act"], json!({ "sub": "booker", "act": { "sub": "planner" } }));
+    assert_eq!(claims["scope"], "read");
+    let r = exchange(&w, BOOKER, &w.booker, &planner_token, &[("scope", "read write")]).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (400, "invalid_scope"),
+        "a sub-agent cannot widen"
+    );
+
+    // The kill switch: suspending the planner revokes both delegated tokens at once,
+    // and the user's own token is untouched.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deputy"))
+        .args(["agent", "suspend", "planner"])
+        .env_clear()
+        .env("DEPUTY_DATABASE_URL", &w.app.settings.database_url)
+        .envs(w.app.settings.redis_url.iter().map(|u| ("DEPUTY_REDIS_URL", u.clone())))
+        .env("DEPUTY_REDIS_PREFIX", &w.app.settings.redis_prefix)
+        .output()
+        .expect("deputy runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let peer = w.app.spawn_peer().await;
+    for (who, t) in [("planner", &planner_token), ("booker", &booker_token)] {
+        assert_eq!(
+            w.app.introspect(&w.rs, t).await.body,
+            json!({ "active": false }),
+            "{who} on instance 1"
+        );
+        assert_eq!(
+            peer.introspect(&w.rs, t).await.body,
+            json!({ "active": false }),
+            "{who} on instance 2"
+        );
+    }
+    let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (400, "unauthorized_client"),
+        "a suspended agent gets nothing"
+    );
+
+    // Every decision is in the audit log.
+    let db = w.app.state.db.clone();
+    let events = db
+        .run(|c| deputy::storage::audit::query(c, &deputy::storage::audit::AuditFilter::default()))
+        .await
+        .expect("audit readable");
+    let decisions: Vec<(&str, &str)> = events.iter().map(|e| (e.event.as_str(), e.decision.as_str())).collect();
+    assert!(decisions.contains(&("token_exchange", "issued")), "{decisions:?}");
+    assert!(decisions.contains(&("token_exchange", "denied")), "{decisions:?}");
+    assert!(decisions.contains(&("agent_suspended", "suspended")), "{decisions:?}");
+    let issued = events
+        .iter()
+        .find(|e| e.decision == "issued" && e.agent_id.as_deref() == Some("booker"))
+        .expect("booker issue");
+    assert_eq!(issued.chain.as_deref(), Some(r#"["booker","planner"]"#));
+}
+
+#[tokio::test]
+async fn token_exchange_refusals_name_the_rfc_8693_error() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    type Case<'a> = (
+        &'a str,
+        (&'a str, &'a str),
+        &'a AgentKey,
+        String,
+        Vec<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "scope beyond consent and ceiling",
+            PLANNER,
+            &w.planner,
+            user_token.clone(),
+            vec![("scope", "admin")],
+            400,
+            "invalid_scope",
+        ),
+        (
+            "another audience",
+            PLANNER,
+            &w.planner,
+            user_token.clone(),
+            vec![("resource", "https://other.example")],
+            400,
+            "invalid_target",
+        ),
+        (
+            "garbage subject token",
+            PLANNER,
+            &w.planner,
+            "garbage".into(),
+            vec![],
+            400,
+            "invalid_request",
+        ),
+        (
+            "actor not named by the consent",
+            BOOKER,
+            &w.booker,
+            user_token.clone(),
+            vec![],
+            400,
+            "invalid_grant",
+        ),
+        (
+            "actor key is not the client's agent",
+            PLANNER,
+            &w.booker,
+            user_token.clone(),
+            vec![],
+            400,
+            "invalid_request",
+        ),
+        (
+            "unsupported requested_token_type",
+            PLANNER,
+            &w.planner,
+            user_token.clone(),
+            vec![("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")],
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown authorization_details type",
+            PLANNER,
+            &w.planner,
+            user_token.clone(),
+            vec![("authorization_details", r#"[{"type":"launch_missiles"}]"#)],
+            400,
+            "invalid_authorization_details",
+        ),
+    ];
+    for (case, client, actor, subject, extra, status, error) in cases {
+        let r = exchange(&w, client, actor, &subject, &extra).await;
+        assert_eq!((r.status, r.error()), (status, error), "{case}: {:?}", r.body);
+    }
+    // The same actor assertion twice: the second is a replay.
+    let assertion = w.planner.assertion(&w.app.settings.issuer);
+    let params = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", user_token.as_str()),
+        ("subject_token_type", AT),
+        ("actor_token", assertion.as_str()),
+        ("actor_token_type", JWT),
+    ];
+    let first = w
+        .app
+        .post_form("/token", Some(&basic(PLANNER.0, PLANNER.1)), &params)
+        .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let again = w
+        .app
+        .post_form("/token", Some(&basic(PLANNER.0, PLANNER.1)), &params)
+        .await;
+    assert_eq!((again.status, again.error()), (400, "invalid_request"));
+    // actor_token without its type, and no actor at all.
+    let r = w
+        .app
+        .post_form(
+            "/token",
+            Some(&basic(PLANNER.0, PLANNER.1)),
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &user_token),
+                ("subject_token_type", AT),
+                ("actor_token", "x"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.error()), (400, "invalid_request"));
+    // Rich authorization details ride along when they are of a known type.
+    let details = r#"[{"type":"tool_invocation","tool":"calendar.create_event"}]"#;
+    let r = exchange(
+        &w,
+        PLANNER,
+        &w.planner,
+        &user_token,
+        &[("authorization_details", details)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let seen = w
+        .app
+        .introspect(&w.rs, r.body["access_token"].as_str().expect("token"))
+        .await;
+    assert_eq!(seen.body["authorization_details"][0]["tool"], "calendar.create_event");
+}
+
+#[tokio::test]
+async fn withdrawing_consent_revokes_every_derived_token() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    let planner_token = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let booker_token = exchange(&w, BOOKER, &w.booker, &planner_token, &[]).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // Revoking the planner's token (RFC 7009) takes the booker's, derived from it, along.
+    let r = w
+        .app
+        .post_form(
+            "/revoke",
+            Some(&basic(PLANNER.0, PLANNER.1)),
+            &[("token", &planner_token)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        w.app.introspect(&w.rs, &booker_token).await.body,
+        json!({ "active": false })
+    );
+    // The user withdraws the grant: the rest goes too.
+    let grant_id = w.app.introspect(&w.rs, &user_token).await.body["grant_id"]
+        .as_str()
+        .expect("grant")
+        .to_owned();
+    let revoked = w
+        .app
+        .state
+        .revocations
+        .revoke_grant(&grant_id, deputy::clock::now(), deputy::clock::now() + 3600)
+        .await;
+    assert!(revoked.expect("revoked"));
+    assert_eq!(
+        w.app.introspect(&w.rs, &user_token).await.body,
+        json!({ "active": false })
+    );
+    let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (400, "invalid_request"),
+        "a revoked subject token is refused"
+    );
+    let _ = spawn_app;
+}

@@ -28,6 +28,9 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// `text` or `json`.
     pub log_format: String,
+    /// Bootstrap credential for the admin API (`Authorization: Bearer …`). Unset: only
+    /// access tokens with the `deputy:admin` scope are accepted there.
+    pub admin_token: Option<String>,
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub client_auth: ClientAuthSettings,
@@ -80,6 +83,7 @@ impl Default for Settings {
             redis_timeout_ms: 250,
             workers: None,
             log_format: "text".into(),
+            admin_token: None,
             tokens: TokenSettings::default(),
             keys: KeySettings::default(),
             client_auth: ClientAuthSettings::default(),
@@ -170,6 +174,9 @@ impl Settings {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             anyhow::bail!("log_format must be \"text\" or \"json\"");
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
+            anyhow::bail!("admin_token must be at least 32 characters");
         }
         if self.database_max_connections == 0 {
             anyhow::bail!("database_max_connections must be at least 1");

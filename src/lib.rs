@@ -15,6 +15,7 @@
 //! | RFC 8707 resource indicators | [`domain::resource`], [`grants::client_credentials`] |
 //! | RFC 9068 JWT access tokens, RFC 8725 JWT BCP | [`tokens::access`] |
 
+pub mod admin;
 pub mod agent_registry;
 pub mod audit;
 pub mod authorize;

@@ -10,6 +10,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::admin;
 use crate::client_auth::ClientAuthenticator;
 use crate::config::Settings;
 use crate::endpoints::{self, discovery, health, introspect, jwks, revoke, token, userinfo};
@@ -184,7 +185,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(health::get_metrics))
         .route("/userinfo", web::get().to(userinfo::get_userinfo))
         .route("/userinfo", web::post().to(userinfo::get_userinfo))
-        .route("/static/deputy.css", web::get().to(stylesheet));
+        .route("/static/deputy.css", web::get().to(stylesheet))
+        .route("/admin/agents", web::get().to(admin::get_agents))
+        .route("/admin/agents", web::post().to(admin::post_agent))
+        .route("/admin/agents/{id}/{action}", web::post().to(admin::post_agent_status))
+        .route("/admin/grants/{id}/revoke", web::post().to(admin::post_revoke_grant))
+        .route("/admin/audit", web::get().to(admin::get_audit));
 }
 
 /// The browser pages, inside the session middleware.

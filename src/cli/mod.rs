@@ -51,6 +51,9 @@ enum Command {
     /// Manage agents (register and update them with `deputy import`).
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Print the audit log as JSON lines.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage users (people who sign in).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -59,6 +62,24 @@ enum Command {
     Keys(KeysCommand),
     /// Apply a declarative TOML file of clients (idempotent).
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Print events as JSON lines, oldest first; with --follow, keep printing new ones.
+    Tail {
+        #[arg(long)]
+        follow: bool,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        decision: Option<String>,
+        /// Only events at or after this Unix time.
+        #[arg(long)]
+        since: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +109,35 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
         Command::Agent(cmd) => agent::run(cmd, &open_db(&settings)?, &settings),
+        Command::Audit(AuditCommand::Tail {
+            follow,
+            agent,
+            user,
+            decision,
+            since,
+        }) => {
+            let db = open_db(&settings)?;
+            let mut filter = crate::storage::audit::AuditFilter {
+                agent,
+                user,
+                decision,
+                since,
+                ..Default::default()
+            };
+            loop {
+                let events = db.run_blocking(|c| crate::storage::audit::query(c, &filter))?;
+                for e in &events {
+                    println!("{}", serde_json::to_string(e)?);
+                    filter.after_seq = Some(e.seq);
+                }
+                if !follow {
+                    return Ok(());
+                }
+                if events.is_empty() {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+        }
         Command::User(cmd) => user::run(cmd, &open_db(&settings)?, &settings),
         Command::Keys(cmd) => keys(cmd, &settings),
         Command::Import { file } => {

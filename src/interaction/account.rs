@@ -13,6 +13,7 @@ use super::{
 };
 use crate::clock;
 use crate::startup::AppState;
+use crate::storage::audit::AuditEvent;
 use crate::storage::{clients, grants, users};
 
 pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpResponse {
@@ -101,6 +102,21 @@ pub async fn post_revoke_grant(state: web::Data<AppState>, session: Session, bod
     match state.revocations.revoke_grant(&gid, now, until).await {
         Ok(_) => {
             tracing::info!(user_id = %user.id, grant_id = %gid, client_id = %grant.client_id, "consent withdrawn");
+            crate::audit::record(
+                &state.db,
+                AuditEvent {
+                    event: "consent_withdrawn".into(),
+                    decision: "withdrawn".into(),
+                    reason: Some("the user withdrew it on the account page".into()),
+                    agent_id: grant.agents.first().cloned(),
+                    user_id: Some(user.id.to_string()),
+                    client_id: Some(grant.client_id.to_string()),
+                    scope: Some(grant.scope.to_string()),
+                    grant_id: Some(gid.clone()),
+                    ..AuditEvent::default()
+                },
+            )
+            .await;
             see_other("/account")
         }
         Err(e) => {

@@ -12,6 +12,7 @@ use crate::authorize::{self, Approval, AuthorizeError, Pending, DURATIONS};
 use crate::clock;
 use crate::domain::{AuthMethod, Scope};
 use crate::startup::AppState;
+use crate::storage::audit::AuditEvent;
 use crate::storage::interactions;
 
 #[derive(serde::Deserialize)]
@@ -119,6 +120,11 @@ pub async fn post_consent(state: web::Data<AppState>, session: Session, body: we
             return authorize_error(e.into());
         }
         tracing::info!(user_id = %user.id, client_id = %p.client.id, "consent denied");
+        crate::audit::record(
+            &state.db,
+            consent_event(&p, &user, "consent_denied", "denied", p.scope.to_string()),
+        )
+        .await;
         return authorize_error(p.error(issuer, "access_denied", "the user denied the request"));
     }
     let chosen: Vec<&str> = form
@@ -133,6 +139,7 @@ pub async fn post_consent(state: web::Data<AppState>, session: Session, body: we
     let duration = field(&form, "duration")
         .and_then(|d| d.parse::<i64>().ok())
         .unwrap_or(-1);
+    let approved_scope = approved.to_string();
     let approval = Approval {
         scope: approved,
         duration,
@@ -140,8 +147,26 @@ pub async fn post_consent(state: web::Data<AppState>, session: Session, body: we
     match authorize::approve(&state.db, issuer, &p, &user, approval, auth_time, now).await {
         Ok(url) => {
             tracing::info!(user_id = %user.id, client_id = %p.client.id, "consent given");
+            crate::audit::record(
+                &state.db,
+                consent_event(&p, &user, "consent_given", "given", approved_scope),
+            )
+            .await;
             see_other(&url)
         }
         Err(e) => authorize_error(e),
+    }
+}
+
+fn consent_event(p: &Pending, user: &crate::domain::User, event: &str, decision: &str, scope: String) -> AuditEvent {
+    AuditEvent {
+        event: event.into(),
+        decision: decision.into(),
+        agent_id: p.agent.as_ref().map(|a| a.id.clone()),
+        user_id: Some(user.id.to_string()),
+        client_id: Some(p.client.id.to_string()),
+        scope: Some(scope),
+        audience: p.row.resource.clone(),
+        ..AuditEvent::default()
     }
 }

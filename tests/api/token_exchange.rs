@@ -493,3 +493,88 @@ async fn withdrawing_consent_revokes_every_derived_token() {
     );
     let _ = spawn_app;
 }
+
+const ADMIN: &str = "admin-token-0123456789-0123456789-abcdef";
+
+#[tokio::test]
+async fn the_admin_api_lists_suspends_and_shows_the_audit_and_audit_tail_streams_it() {
+    let mut w = world(RedisChoice::ByBackend).await;
+    // The same deployment, with a bootstrap admin token configured.
+    let mut settings = w.app.settings.clone();
+    settings.admin_token = Some(ADMIN.into());
+    w.app.settings = settings;
+    let app = w.app.spawn_peer().await;
+    let user_token = alice_token_for_planner(&w).await;
+    let planner_token = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let get = |path: &'static str, auth: Option<&'static str>| {
+        let mut r = app.http.get(format!("{}{path}", app.address));
+        if let Some(a) = auth {
+            r = r.header("Authorization", format!("Bearer {a}"));
+        }
+        r.send()
+    };
+    let r = get("/admin/agents", None).await.expect("sent");
+    assert_eq!(r.status(), 401);
+    let r = get("/admin/agents", Some("wrong-token")).await.expect("sent");
+    assert_eq!(r.status(), 401);
+    let agents: Value = get("/admin/agents", Some(ADMIN))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert!(agents
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|a| a["agent_id"] == "planner" && a["publisher"] == "Acme Agents"));
+
+    let r = app
+        .http
+        .post(format!("{}/admin/agents/planner/suspend", app.address))
+        .header("Authorization", format!("Bearer {ADMIN}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.introspect(&w.rs, &planner_token).await.body,
+        json!({ "active": false })
+    );
+
+    let events: Value = get("/admin/audit?agent=planner", Some(ADMIN))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let kinds: Vec<(&str, &str)> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap_or(""), e["decision"].as_str().unwrap_or("")))
+        .collect();
+    assert!(kinds.contains(&("consent_given", "given")), "{kinds:?}");
+    assert!(kinds.contains(&("token_exchange", "issued")), "{kinds:?}");
+    assert!(kinds.contains(&("agent_suspended", "suspended")), "{kinds:?}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deputy"))
+        .args(["audit", "tail", "--agent", "planner", "--decision", "issued"])
+        .env_clear()
+        .env("DEPUTY_DATABASE_URL", &app.settings.database_url)
+        .output()
+        .expect("deputy runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(lines
+        .iter()
+        .all(|e| e["agent_id"] == "planner" && e["decision"] == "issued"));
+}

@@ -1,0 +1,253 @@
+//! The admin REST API (JSON). Callers present `Authorization: Bearer <token>`:
+//! either the bootstrap `admin_token` from configuration (compared in constant
+//! time) or an access token Deputy issued with the `deputy:admin` scope.
+//!
+//! - `GET  /admin/agents`, `POST /admin/agents` (register or update, same fields as the import file)
+//! - `POST /admin/agents/{id}/suspend` (the kill switch), `POST /admin/agents/{id}/resume`
+//! - `POST /admin/grants/{id}/revoke` (withdraw a user's consent)
+//! - `GET  /admin/audit?agent=&user=&decision=&since=&until=&after_seq=&limit=`
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::agent_registry::{self, AgentSpec};
+use crate::clock;
+use crate::domain::AgentStatus;
+use crate::revocation::TokenRef;
+use crate::startup::AppState;
+use crate::storage::audit::{self, AuditEvent, AuditFilter};
+use crate::storage::{agents, grants};
+
+pub const ADMIN_SCOPE: &str = "deputy:admin";
+
+fn error(status: actix_web::http::StatusCode, code: &str, description: &str) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    if status == actix_web::http::StatusCode::UNAUTHORIZED {
+        res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"deputy-admin\""));
+    }
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "error": code, "error_description": description }))
+}
+
+/// Who the admin caller is, or the response refusing them.
+async fn authorize(state: &AppState, req: &HttpRequest) -> Result<String, HttpResponse> {
+    use actix_web::http::StatusCode;
+    let refuse = || {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "admin credentials are required",
+        )
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(refuse)?;
+    if let Some(admin) = &state.settings.admin_token {
+        if admin.len() == token.len() && bool::from(admin.as_bytes().ct_eq(token.as_bytes())) {
+            return Ok("bootstrap admin token".into());
+        }
+    }
+    let now = clock::now();
+    let claims = state
+        .validator
+        .validate(&state.keys, token, now)
+        .await
+        .map_err(|_| refuse())?;
+    if !claims
+        .scope
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .any(|s| s == ADMIN_SCOPE)
+    {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the deputy:admin scope is required",
+        ));
+    }
+    match state.revocations.is_revoked(&TokenRef::of(&claims)).await {
+        Ok(false) => Ok(format!("client {}", claims.client_id)),
+        Ok(true) => Err(refuse()),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "retry shortly",
+        )),
+    }
+}
+
+fn unavailable() -> HttpResponse {
+    error(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "retry shortly",
+    )
+}
+
+fn agent_json(a: &crate::domain::Agent) -> serde_json::Value {
+    json!({
+        "agent_id": a.id, "client_id": a.client_id.as_str(), "name": a.name, "description": a.description,
+        "publisher": a.publisher, "homepage": a.homepage, "status": a.status.as_str(),
+        "allowed_scopes": a.allowed_scopes.to_string(),
+        "allowed_audiences": a.allowed_audiences.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "max_token_ttl": a.max_token_ttl, "max_delegation_depth": a.max_delegation_depth,
+        "may_delegate_to": a.may_delegate_to,
+    })
+}
+
+pub async fn get_agents(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Err(res) = authorize(&state, &req).await {
+        return res;
+    }
+    match state.db.run(agents::list).await {
+        Ok(list) => HttpResponse::Ok().json(list.iter().map(agent_json).collect::<Vec<_>>()),
+        Err(_) => unavailable(),
+    }
+}
+
+pub async fn post_agent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    if let Err(res) = authorize(&state, &req).await {
+        return res;
+    }
+    let spec: AgentSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &e.to_string(),
+            )
+        }
+    };
+    let now = clock::now();
+    let result = state
+        .db
+        .run(move |c| {
+            agent_registry::upsert(c, &spec, now).map_err(|e| crate::storage::StorageError::Query(e.to_string()))
+        })
+        .await;
+    match result {
+        Ok(created) => {
+            let status = if created { 201 } else { 200 };
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+                .json(json!({ "created": created }))
+        }
+        Err(e) => error(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &e.to_string(),
+        ),
+    }
+}
+
+pub async fn post_agent_status(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let who = match authorize(&state, &req).await {
+        Ok(w) => w,
+        Err(res) => return res,
+    };
+    let (id, action) = path.into_inner();
+    let now = clock::now();
+    let found = match action.as_str() {
+        "suspend" => state.revocations.suspend_agent(&id, now).await.map_err(|_| ()),
+        "resume" => {
+            let aid = id.clone();
+            state
+                .db
+                .run(move |c| agents::set_status(c, &aid, AgentStatus::Active, now))
+                .await
+                .map_err(|_| ())
+        }
+        _ => return error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "unknown action"),
+    };
+    match found {
+        Ok(true) => {
+            crate::audit::record(
+                &state.db,
+                AuditEvent {
+                    event: if action == "suspend" {
+                        "agent_suspended".into()
+                    } else {
+                        "agent_resumed".into()
+                    },
+                    decision: if action == "suspend" {
+                        "suspended".into()
+                    } else {
+                        "resumed".into()
+                    },
+                    reason: Some(format!("admin API, {who}")),
+                    agent_id: Some(id.clone()),
+                    ..AuditEvent::default()
+                },
+            )
+            .await;
+            HttpResponse::Ok()
+                .json(json!({ "agent_id": id, "status": if action == "suspend" { "suspended" } else { "active" } }))
+        }
+        Ok(false) => error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such agent"),
+        Err(()) => unavailable(),
+    }
+}
+
+pub async fn post_revoke_grant(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let who = match authorize(&state, &req).await {
+        Ok(w) => w,
+        Err(res) => return res,
+    };
+    let gid = path.into_inner();
+    let lookup = gid.clone();
+    let grant = match state.db.run(move |c| grants::get(c, &lookup)).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such grant"),
+        Err(_) => return unavailable(),
+    };
+    let now = clock::now();
+    match state
+        .revocations
+        .revoke_grant(&gid, now, grant.expires_at.max(now) + 60)
+        .await
+    {
+        Ok(_) => {
+            crate::audit::record(
+                &state.db,
+                AuditEvent {
+                    event: "consent_withdrawn".into(),
+                    decision: "withdrawn".into(),
+                    reason: Some(format!("admin API, {who}")),
+                    agent_id: grant.agents.first().cloned(),
+                    user_id: Some(grant.user_id.to_string()),
+                    client_id: Some(grant.client_id.to_string()),
+                    scope: Some(grant.scope.to_string()),
+                    grant_id: Some(gid.clone()),
+                    ..AuditEvent::default()
+                },
+            )
+            .await;
+            HttpResponse::Ok().json(json!({ "grant_id": gid, "status": "revoked" }))
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+pub async fn get_audit(state: web::Data<AppState>, req: HttpRequest, q: web::Query<AuditFilter>) -> HttpResponse {
+    if let Err(res) = authorize(&state, &req).await {
+        return res;
+    }
+    let filter = q.into_inner();
+    match state.db.run(move |c| audit::query(c, &filter)).await {
+        Ok(events) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(events),
+        Err(_) => unavailable(),
+    }
+}

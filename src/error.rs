@@ -31,9 +31,12 @@ pub enum OAuthError {
     InvalidAuthorizationDetails(String),
     #[error("method_not_allowed")]
     MethodNotAllowed,
-    /// RFC 6750 §3.1 at a protected resource (userinfo): bad or missing bearer token.
+    /// RFC 6750 §3.1 at a protected resource (userinfo): a bad bearer token.
     #[error("invalid_token: {0}")]
     InvalidToken(String),
+    /// RFC 6750 §3.1: no credentials at all; the challenge then carries no error code.
+    #[error("no bearer token")]
+    MissingToken,
     /// RFC 6750 §3.1: the token lacks a needed scope.
     #[error("insufficient_scope: {0}")]
     InsufficientScope(String),
@@ -48,7 +51,9 @@ pub enum OAuthError {
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            OAuthError::InvalidRequest(_) | OAuthError::MethodNotAllowed => "invalid_request",
+            OAuthError::InvalidRequest(_) | OAuthError::MethodNotAllowed | OAuthError::MissingToken => {
+                "invalid_request"
+            }
             OAuthError::InvalidClient { .. } => "invalid_client",
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
@@ -76,6 +81,7 @@ impl OAuthError {
             | OAuthError::InsufficientScope(d) => Some(d),
             OAuthError::InvalidClient { description, .. } => Some(description),
             OAuthError::MethodNotAllowed => Some("this endpoint accepts POST only"),
+            OAuthError::MissingToken => Some("a bearer access token is required"),
             OAuthError::TemporarilyUnavailable(_) => Some("the server cannot answer safely right now; retry shortly"),
             OAuthError::ServerError(_) => Some("internal error"),
         }
@@ -101,7 +107,9 @@ impl From<StorageError> for OAuthError {
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            OAuthError::InvalidClient { .. } | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidClient { .. } | OAuthError::InvalidToken(_) | OAuthError::MissingToken => {
+                StatusCode::UNAUTHORIZED
+            }
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -144,6 +152,12 @@ impl ResponseError for OAuthError {
             }
             OAuthError::MethodNotAllowed => {
                 res.insert_header((header::ALLOW, HeaderValue::from_static("POST")));
+            }
+            OAuthError::MissingToken => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"deputy\""),
+                ));
             }
             OAuthError::InvalidToken(_) => {
                 res.insert_header((

@@ -17,7 +17,7 @@ pub async fn get_userinfo(state: web::Data<AppState>, req: HttpRequest) -> Resul
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::InvalidToken("a bearer access token is required".into()))?;
+        .ok_or(OAuthError::MissingToken)?;
     let body = userinfo(
         token,
         &state.keys,

@@ -26,24 +26,15 @@ pub async fn grant(
             "this client may not use refresh_token".into(),
         ));
     }
+    // Check first, consume after: a refused request (wrong client, wider scope)
+    // must not use the token up (RFC 6749 §6 retires it only once a new one is issued).
     let hash = hash_code(&req.refresh_token);
-    let consumed = ctx.db.run(move |c| interactions::consume_refresh(c, &hash)).await?;
-    let row = match consumed {
-        Consumed::First(row) => row,
-        Consumed::Unknown => return Err(OAuthError::InvalidGrant("the refresh token is invalid".into())),
-        Consumed::Replayed(row) => {
-            if row.client_id == client.id.as_str() && !row.revoked {
-                ctx.revocations
-                    .revoke_family(&row.family_id, now, now + ctx.ttl.max_access_token_ttl)
-                    .await
-                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
-                tracing::warn!(client_id = %row.client_id, "refresh token reused; its family was revoked");
-            }
-            return Err(OAuthError::InvalidGrant(
-                "the refresh token was already used or revoked".into(),
-            ));
-        }
-    };
+    let lookup = hash.clone();
+    let row = ctx
+        .db
+        .run(move |c| interactions::get_refresh(c, &lookup))
+        .await?
+        .ok_or_else(|| OAuthError::InvalidGrant("the refresh token is invalid".into()))?;
     if row.client_id != client.id.as_str() {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was issued to another client".into(),
@@ -61,6 +52,22 @@ pub async fn grant(
         }
         Some(s) => s.clone(),
         None => original,
+    };
+    let row = match ctx.db.run(move |c| interactions::consume_refresh(c, &hash)).await? {
+        Consumed::First(row) => row,
+        Consumed::Unknown => return Err(OAuthError::InvalidGrant("the refresh token is invalid".into())),
+        Consumed::Replayed(row) => {
+            if !row.revoked {
+                ctx.revocations
+                    .revoke_family(&row.family_id, now, now + ctx.ttl.max_access_token_ttl)
+                    .await
+                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
+                tracing::warn!(client_id = %row.client_id, "refresh token reused; its family was revoked");
+            }
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already used or revoked".into(),
+            ));
+        }
     };
     let issued = issue_for_user(
         client,

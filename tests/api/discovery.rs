@@ -18,7 +18,12 @@ async fn both_metadata_documents_name_the_issuer_and_the_endpoints() {
         assert_eq!(m["revocation_endpoint"], format!("{}/revoke", app.address));
         assert_eq!(
             m["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
         assert_eq!(m["authorization_endpoint"], format!("{}/authorize", app.address));
         assert_eq!(m["userinfo_endpoint"], format!("{}/userinfo", app.address));

@@ -17,3 +17,4 @@ mod refresh;
 mod revocation;
 mod serve;
 mod token_errors;
+mod token_exchange;

@@ -186,6 +186,32 @@ get_token() { # base_url path resource -> prints the access token
   printf '%s' "$tok"
 }
 
+# The authorization code flow as a browser does it (cookies, CSRF tokens, 303s),
+# the bench user approving the bench agent; prints the user's access token.
+hidden_field() { printf '%s' "$1" | sed -n "s/.*name=\"$2\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }
+user_token_via_consent() { # base_url
+  local base=$1 jar="$WORK/cookies.txt" verifier challenge loc page code body
+  verifier=$(head -c 48 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+  challenge=$(printf '%s' "$verifier" | openssl dgst -sha256 -binary | base64 -w0 | tr '+/' '-_' | tr -d '=')
+  loc=$(curl -sS -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" \
+    "$base/authorize?response_type=code&client_id=$CLIENT_ID-agent&redirect_uri=https://agent.example/cb&scope=read&resource=$RESOURCE&state=s&code_challenge=$challenge&code_challenge_method=S256")
+  page=$(curl -sS -c "$jar" -b "$jar" "$loc")
+  loc=$(curl -sS -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" --data-urlencode "csrf=$(hidden_field "$page" csrf)" \
+    --data-urlencode "request=$(hidden_field "$page" request)" --data-urlencode "username=$CLIENT_ID-user" \
+    --data-urlencode "password=bench-password-0123" "$base/login")
+  loc=$(curl -sS -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" "$loc")
+  page=$(curl -sS -c "$jar" -b "$jar" "$loc")
+  loc=$(curl -sS -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" --data-urlencode "csrf=$(hidden_field "$page" csrf)" \
+    --data-urlencode "request=$(hidden_field "$page" request)" --data-urlencode scope=read --data-urlencode duration=86400 \
+    --data-urlencode action=approve "$base/consent")
+  code=$(printf '%s' "$loc" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+  [[ -n "$code" ]] || die "the consent flow gave no code (last location: $loc)"
+  body=$(curl -sS -u "$CLIENT_ID-agent:$CLIENT_SECRET" --data-urlencode grant_type=authorization_code \
+    --data-urlencode "code=$code" --data-urlencode redirect_uri=https://agent.example/cb \
+    --data-urlencode "code_verifier=$verifier" "$base/token")
+  printf '%s' "$body" | sed -n 's/.*"access_token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p'
+}
+
 jwt_alg() { # prints the alg of a JWT's protected header, or "opaque"
   local h=${1%%.*}
   [[ "$1" == *.*.* ]] || { echo opaque; return; }
@@ -270,6 +296,28 @@ grant_types = ["client_credentials"]
 scope = "read write"
 token_endpoint_auth_method = "client_secret_basic"
 resources = ["$RESOURCE"]
+
+[[clients]]
+client_id = "$CLIENT_ID-agent"
+client_secret = "$CLIENT_SECRET"
+client_name = "Bench agent's client"
+grant_types = ["authorization_code", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
+redirect_uris = ["https://agent.example/cb"]
+scope = "read"
+resources = ["$RESOURCE"]
+
+[[agents]]
+agent_id = "$CLIENT_ID-agent"
+client_id = "$CLIENT_ID-agent"
+name = "Bench agent"
+publisher = "Bench"
+allowed_scopes = "read"
+allowed_audiences = ["$RESOURCE"]
+max_token_ttl = 300
+
+[[users]]
+username = "$CLIENT_ID-user"
+password = "bench-password-0123"
 EOF
   export DEPUTY_LISTEN="$HOST:$PORT" DEPUTY_ISSUER="http://$HOST:$PORT" DEPUTY_DATABASE_URL="$DBURL"
   log "deputy import ($( [[ -n "$BENCH_DB" ]] && echo PostgreSQL || echo "SQLite $DBURL" ))"
@@ -295,6 +343,16 @@ EOF
     get_token "http://$HOST:$PORT" /token "$RESOURCE" > "$WORK/deputy_token"
     run_wrk deputy introspect "$c" "$DEPUTY_PID" "http://$HOST:$PORT" introspect.lua \
       BENCH_PATH=/introspect BENCH_TOKEN_FILE="$WORK/deputy_token"
+  done
+  # Token exchange: a user approves the agent (the browser flow, with curl), the
+  # agent's client gets its own token as actor proof, then exchanges under load.
+  user_token_via_consent "http://$HOST:$PORT" > "$WORK/subject_token"
+  [[ -s "$WORK/subject_token" ]] || die "no user token from the consent flow"
+  CLIENT_ID="$CLIENT_ID-agent" get_token "http://$HOST:$PORT" /token "$RESOURCE" > "$WORK/actor_token"
+  for c in $CONCURRENCY; do
+    run_wrk deputy exchange "$c" "$DEPUTY_PID" "http://$HOST:$PORT" exchange.lua \
+      BENCH_PATH=/token BENCH_RESOURCE="$RESOURCE" BENCH_CLIENT_ID="$CLIENT_ID-agent" \
+      BENCH_SUBJECT_FILE="$WORK/subject_token" BENCH_ACTOR_FILE="$WORK/actor_token"
   done
   kill -TERM "$DEPUTY_PID" 2>/dev/null || true
   wait "$DEPUTY_PID" 2>/dev/null || true
@@ -361,6 +419,9 @@ fi
     if [[ -n "$SIGN_US" ]]; then
       if [[ "$scenario" == token ]]; then
         floor=$(awk -v r="$rps" -v s="$SIGN_US" 'BEGIN{printf "%.1f%% of sign", 100*r/(1e6/s)}')
+      elif [[ "$scenario" == exchange ]]; then
+        # The naive floor of an exchange: verify two ES256 tokens, sign one.
+        floor=$(awk -v r="$rps" -v s="$SIGN_US" -v v="$VERIFY_US" 'BEGIN{printf "%.1f%% of 2 verify + 1 sign", 100*r/(1e6/(2*v+s))}')
       else
         floor=$(awk -v r="$rps" -v s="$VERIFY_US" 'BEGIN{printf "%.1f%% of verify", 100*r/(1e6/s)}')
       fi
@@ -372,6 +433,7 @@ fi
     fi
     name="$target"; [[ "$target" == peer ]] && name="node-oidc-provider"
     scen="client_credentials"; [[ "$scenario" == introspect ]] && scen="introspection"
+    [[ "$scenario" == exchange ]] && scen="token exchange (RFC 8693, audited)"
     [[ "$target" == peer && "$scenario" == introspect ]] && scen="introspection (opaque token)"
     printf '| %s | %s | %s | %.0f | %.2f ms | %.2f ms | %s | %s | %s | %s | %s |\n' \
       "$name" "$scen" "$c" "${rps:-0}" "$(awk -v u="${p50:-0}" 'BEGIN{print u/1000}')" \

@@ -1,22 +1,78 @@
 //! The audit trail: every decision (issued, denied, revoked, consent given or
 //! withdrawn, agent suspended) is appended durably before the answer is sent.
+//!
+//! Writes are group-committed: callers hand their event to one writer task and
+//! wait for it; the writer commits everything that queued up in one
+//! transaction, then releases all the waiters. Nothing is answered before its
+//! event is committed, and under load one commit serves many requests.
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::Db;
 
-/// Appends one event. A failure is logged loudly; the decision it records has
-/// already been made and is not undone.
-pub async fn record(db: &Db, mut event: AuditEvent) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
-    event.id = crate::tokens::random_id();
-    event.at = now / 1_000_000;
-    event.seq = now;
-    let e = event.clone();
-    if let Err(err) = db.run(move |c| audit::append(c, std::slice::from_ref(&e))).await {
-        tracing::error!(error = %err, event = %event.event, decision = %event.decision, "AUDIT WRITE FAILED");
-        metrics::counter!("deputy_audit_write_failures_total").increment(1);
+type Job = (AuditEvent, oneshot::Sender<bool>);
+
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Most events committed in one transaction.
+const BATCH: usize = 256;
+
+impl AuditLog {
+    /// Starts the writer on the current runtime.
+    pub fn start(db: Db) -> AuditLog {
+        let (tx, mut rx) = mpsc::channel::<Job>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let events: Vec<AuditEvent> = jobs.iter().map(|(e, _)| e.clone()).collect();
+                let n = events.len();
+                let ok = match db.run(move |c| audit::append(c, &events)).await {
+                    Ok(()) => true,
+                    Err(err) => {
+                        tracing::error!(error = %err, events = n, "AUDIT WRITE FAILED");
+                        metrics::counter!("deputy_audit_write_failures_total").increment(n as u64);
+                        false
+                    }
+                };
+                for (_, done) in jobs {
+                    let _ = done.send(ok);
+                }
+            }
+        });
+        AuditLog { tx }
     }
+
+    /// Appends one event and waits until it is committed. Returns false (and
+    /// logs loudly) if it could not be written; the decision it records stands.
+    pub async fn record(&self, mut event: AuditEvent) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        event.id = crate::tokens::random_id();
+        event.at = now / 1_000_000;
+        event.seq = now;
+        let (done, wait) = oneshot::channel();
+        if self.tx.send((event, done)).await.is_err() {
+            tracing::error!("AUDIT WRITER GONE");
+            return false;
+        }
+        wait.await.unwrap_or(false)
+    }
+}
+
+/// One-off write for the CLI (no writer task there).
+pub async fn record(db: &Db, event: AuditEvent) {
+    let log = AuditLog::start(db.clone());
+    log.record(event).await;
 }

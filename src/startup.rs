@@ -35,6 +35,7 @@ pub struct AppState {
     pub metadata: serde_json::Value,
     pub metrics: PrometheusHandle,
     pub login_limits: LoginLimits,
+    pub audit: crate::audit::AuditLog,
 }
 
 pub struct Application {
@@ -97,6 +98,7 @@ impl Application {
             }
         };
         let client_auth = ClientAuthenticator::new(db.clone(), settings.issuer.clone(), settings.client_auth.clone())?;
+        let audit = crate::audit::AuditLog::start(db.clone());
         let state = web::Data::new(AppState {
             metadata: discovery::metadata(&settings),
             settings: settings.clone(),
@@ -107,6 +109,7 @@ impl Application {
             client_auth,
             metrics: metrics_handle(),
             login_limits: LoginLimits::new(10, 30)?,
+            audit,
         });
 
         let port = listener.local_addr()?.port();

@@ -172,9 +172,9 @@ pub async fn post_agent_status(
     };
     match found {
         Ok(true) => {
-            crate::audit::record(
-                &state.db,
-                AuditEvent {
+            state
+                .audit
+                .record(AuditEvent {
                     event: if action == "suspend" {
                         "agent_suspended".into()
                     } else {
@@ -188,9 +188,8 @@ pub async fn post_agent_status(
                     reason: Some(format!("admin API, {who}")),
                     agent_id: Some(id.clone()),
                     ..AuditEvent::default()
-                },
-            )
-            .await;
+                })
+                .await;
             HttpResponse::Ok()
                 .json(json!({ "agent_id": id, "status": if action == "suspend" { "suspended" } else { "active" } }))
         }
@@ -218,9 +217,9 @@ pub async fn post_revoke_grant(state: web::Data<AppState>, req: HttpRequest, pat
         .await
     {
         Ok(_) => {
-            crate::audit::record(
-                &state.db,
-                AuditEvent {
+            state
+                .audit
+                .record(AuditEvent {
                     event: "consent_withdrawn".into(),
                     decision: "withdrawn".into(),
                     reason: Some(format!("admin API, {who}")),
@@ -230,9 +229,8 @@ pub async fn post_revoke_grant(state: web::Data<AppState>, req: HttpRequest, pat
                     scope: Some(grant.scope.to_string()),
                     grant_id: Some(gid.clone()),
                     ..AuditEvent::default()
-                },
-            )
-            .await;
+                })
+                .await;
             HttpResponse::Ok().json(json!({ "grant_id": gid, "status": "revoked" }))
         }
         Err(_) => unavailable(),

@@ -29,6 +29,7 @@ pub async fn post_token(
         issuer: &state.settings.issuer,
         ttl: &state.settings.tokens,
         revocations: &state.revocations,
+        audit: &state.audit,
     };
     let response = match &request {
         TokenRequest::AuthorizationCode(r) => authorization_code::grant(&client, r, &ctx, now).await?,

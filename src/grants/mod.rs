@@ -140,6 +140,7 @@ pub struct GrantContext<'a> {
     pub issuer: &'a str,
     pub ttl: &'a TokenSettings,
     pub revocations: &'a Revocations,
+    pub audit: &'a crate::audit::AuditLog,
 }
 
 /// The parts of an issuance on behalf of a user.

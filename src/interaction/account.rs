@@ -102,9 +102,9 @@ pub async fn post_revoke_grant(state: web::Data<AppState>, session: Session, bod
     match state.revocations.revoke_grant(&gid, now, until).await {
         Ok(_) => {
             tracing::info!(user_id = %user.id, grant_id = %gid, client_id = %grant.client_id, "consent withdrawn");
-            crate::audit::record(
-                &state.db,
-                AuditEvent {
+            state
+                .audit
+                .record(AuditEvent {
                     event: "consent_withdrawn".into(),
                     decision: "withdrawn".into(),
                     reason: Some("the user withdrew it on the account page".into()),
@@ -114,9 +114,8 @@ pub async fn post_revoke_grant(state: web::Data<AppState>, session: Session, bod
                     scope: Some(grant.scope.to_string()),
                     grant_id: Some(gid.clone()),
                     ..AuditEvent::default()
-                },
-            )
-            .await;
+                })
+                .await;
             see_other("/account")
         }
         Err(e) => {

@@ -120,11 +120,16 @@ pub async fn post_consent(state: web::Data<AppState>, session: Session, body: we
             return authorize_error(e.into());
         }
         tracing::info!(user_id = %user.id, client_id = %p.client.id, "consent denied");
-        crate::audit::record(
-            &state.db,
-            consent_event(&p, &user, "consent_denied", "denied", p.scope.to_string()),
-        )
-        .await;
+        state
+            .audit
+            .record(consent_event(
+                &p,
+                &user,
+                "consent_denied",
+                "denied",
+                p.scope.to_string(),
+            ))
+            .await;
         return authorize_error(p.error(issuer, "access_denied", "the user denied the request"));
     }
     let chosen: Vec<&str> = form
@@ -147,11 +152,10 @@ pub async fn post_consent(state: web::Data<AppState>, session: Session, body: we
     match authorize::approve(&state.db, issuer, &p, &user, approval, auth_time, now).await {
         Ok(url) => {
             tracing::info!(user_id = %user.id, client_id = %p.client.id, "consent given");
-            crate::audit::record(
-                &state.db,
-                consent_event(&p, &user, "consent_given", "given", approved_scope),
-            )
-            .await;
+            state
+                .audit
+                .record(consent_event(&p, &user, "consent_given", "given", approved_scope))
+                .await;
             see_other(&url)
         }
         Err(e) => authorize_error(e),

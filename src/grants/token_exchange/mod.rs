@@ -209,9 +209,8 @@ pub async fn grant(
         Ok(_) => ("issued", None),
         Err(e) => ("denied", Some(e.to_string())),
     };
-    crate::audit::record(
-        ctx.db,
-        AuditEvent {
+    ctx.audit
+        .record(AuditEvent {
             event: "token_exchange".into(),
             decision: decision.into(),
             reason,
@@ -224,9 +223,8 @@ pub async fn grant(
             authorization_details: req.authorization_details.as_ref().map(Value::to_string),
             grant_id: trail.grant,
             ..AuditEvent::default()
-        },
-    )
-    .await;
+        })
+        .await;
     outcome
 }
 
@@ -245,24 +243,43 @@ async fn decide(
             "this client may not use token exchange".into(),
         ));
     }
-    let cid = client.id.clone();
-    let agent = ctx
-        .db
-        .run(move |c| agents::by_client(c, &cid))
-        .await?
-        .ok_or_else(|| OAuthError::UnauthorizedClient("this client is not a registered agent's client".into()))?;
-    trail.agent = Some(agent.id.clone());
-    if agent.status != AgentStatus::Active {
-        return Err(OAuthError::UnauthorizedClient("the agent is suspended".into()));
-    }
-    prove_actor(req, &agent, ctx, keys, validator, now).await?;
-
-    // The subject token: one Deputy issued for a user, valid, not revoked.
+    // The subject token: one Deputy issued for a user (signature and claims; cached).
     let subject: AccessClaims = validator
         .validate(keys, &req.subject_token, now)
         .await
         .map_err(|e| OAuthError::InvalidRequest(format!("subject_token is invalid: {e}")))?;
     trail.user = Some(subject.sub.clone());
+    let gid = subject
+        .grant_id
+        .clone()
+        .ok_or_else(|| OAuthError::InvalidRequest("subject_token carries no user consent (grant)".into()))?;
+    trail.grant = Some(gid.clone());
+
+    // Everything the decision needs from the registry, in one database round trip:
+    // the client's agent, the grant and whether it was withdrawn, and the agents
+    // already in the chain.
+    let previous = chain::members(subject.act.as_ref());
+    let (cid, lookup, earlier) = (client.id.clone(), gid.clone(), previous.clone());
+    let (agent, grant, withdrawn, earlier_agents) = ctx
+        .db
+        .run(move |c| {
+            let agent = agents::by_client(c, &cid)?;
+            let grant = grants::get(c, &lookup)?;
+            let withdrawn = grants::is_revoked(c, &lookup)?;
+            let earlier = earlier
+                .iter()
+                .map(|id| agents::get(c, id))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((agent, grant, withdrawn, earlier))
+        })
+        .await?;
+    let agent =
+        agent.ok_or_else(|| OAuthError::UnauthorizedClient("this client is not a registered agent's client".into()))?;
+    trail.agent = Some(agent.id.clone());
+    if agent.status != AgentStatus::Active {
+        return Err(OAuthError::UnauthorizedClient("the agent is suspended".into()));
+    }
+    prove_actor(req, &agent, ctx, keys, validator, now).await?;
     let unavailable = |e: crate::revocation::RevocationError| OAuthError::TemporarilyUnavailable(e.to_string());
     if ctx
         .revocations
@@ -272,16 +289,6 @@ async fn decide(
     {
         return Err(OAuthError::InvalidRequest("subject_token is revoked".into()));
     }
-    let gid = subject
-        .grant_id
-        .clone()
-        .ok_or_else(|| OAuthError::InvalidRequest("subject_token carries no user consent (grant)".into()))?;
-    trail.grant = Some(gid.clone());
-    let lookup = gid.clone();
-    let (grant, withdrawn) = ctx
-        .db
-        .run(move |c| Ok((grants::get(c, &lookup)?, grants::is_revoked(c, &lookup)?)))
-        .await?;
     let grant = match grant {
         Some(g) if g.is_usable(now) && !withdrawn && g.user_id.as_str() == subject.sub => g,
         _ => {
@@ -292,7 +299,6 @@ async fn decide(
     };
 
     // Provenance decides the rule: a user's token (no act) or an actor token (act).
-    let previous = chain::members(subject.act.as_ref());
     let new_act = match previous.first() {
         None => {
             let may_act = subject
@@ -309,10 +315,8 @@ async fn decide(
         }
         Some(current) if *current == agent.id => subject.act.clone().unwrap_or(Value::Null),
         Some(current) => {
-            let cur = current.clone();
-            let current_agent = ctx.db.run(move |c| agents::get(c, &cur)).await?;
-            match current_agent {
-                Some(a) if a.status == AgentStatus::Active && a.may_delegate_to.contains(&agent.id) => {}
+            match earlier_agents.first() {
+                Some(Some(a)) if a.status == AgentStatus::Active && a.may_delegate_to.contains(&agent.id) => {}
                 _ => {
                     return Err(OAuthError::InvalidGrant(format!(
                         "the current actor {current} may not delegate to this agent"
@@ -325,14 +329,18 @@ async fn decide(
     let members = chain::members(Some(&new_act));
     trail.chain = members.clone();
     // Every agent in the chain must allow a chain this long.
-    let ids = members.clone();
-    let chain_agents = ctx
-        .db
-        .run(move |c| ids.iter().map(|id| agents::get(c, id)).collect::<Result<Vec<_>, _>>())
-        .await?;
-    for (id, a) in members.iter().zip(&chain_agents) {
-        match a {
-            Some(a) if (members.len() as i64) <= a.max_delegation_depth => {}
+    for id in &members {
+        let limit = if *id == agent.id {
+            Some(agent.max_delegation_depth)
+        } else {
+            previous
+                .iter()
+                .position(|p| p == id)
+                .and_then(|i| earlier_agents.get(i).cloned().flatten())
+                .map(|a| a.max_delegation_depth)
+        };
+        match limit {
+            Some(max) if (members.len() as i64) <= max => {}
             Some(_) => {
                 return Err(OAuthError::InvalidGrant(format!(
                     "the delegation chain is deeper than {id} allows"

@@ -6,14 +6,14 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::pages::{AccountPage, GrantLine, SignInLine};
+use super::pages::{AccountPage, ActivityLine, GrantLine, SignInLine};
 use super::{
     authorize_error, csrf_ok, csrf_refused, csrf_token, current_user, error_page, field, format_time, html, page_form,
     see_other,
 };
 use crate::clock;
 use crate::startup::AppState;
-use crate::storage::audit::AuditEvent;
+use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{clients, grants, users};
 
 pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpResponse {
@@ -45,6 +45,28 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
                     last_used: g.last_used_at.map(format_time).unwrap_or_else(|| "never".into()),
                 });
             }
+            let filter = audit::AuditFilter {
+                user: Some(uid.to_string()),
+                ..Default::default()
+            };
+            let mut events = audit::query(c, &filter)?;
+            events.retain(|e| e.agent_id.is_some());
+            let activity = events
+                .iter()
+                .rev()
+                .take(20)
+                .map(|e| ActivityLine {
+                    when: format_time(e.at),
+                    agent: e
+                        .chain
+                        .clone()
+                        .unwrap_or_else(|| e.agent_id.clone().unwrap_or_default()),
+                    what: e.event.replace('_', " "),
+                    decision: e.decision.clone(),
+                    scope: e.scope.clone().unwrap_or_default(),
+                    audience: e.audience.clone().unwrap_or_default(),
+                })
+                .collect::<Vec<_>>();
             let sign_ins = users::recent_sign_ins(c, &uid, 10)?
                 .into_iter()
                 .map(|s| SignInLine {
@@ -53,10 +75,10 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
                     from: s.ip,
                 })
                 .collect();
-            Ok((lines, sign_ins))
+            Ok((lines, sign_ins, activity))
         })
         .await;
-    let (grant_lines, sign_ins) = match loaded {
+    let (grant_lines, sign_ins, activity) = match loaded {
         Ok(x) => x,
         Err(e) => return authorize_error(e.into()),
     };
@@ -64,6 +86,7 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
     html(
         StatusCode::OK,
         &AccountPage {
+            activity,
             csrf: &csrf,
             username: &user.username,
             display_name: &user.display_name,

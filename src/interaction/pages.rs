@@ -70,9 +70,20 @@ pub struct SignInLine {
     pub from: String,
 }
 
+/// One thing an agent did (or was refused) on the user's behalf.
+pub struct ActivityLine {
+    pub when: String,
+    pub agent: String,
+    pub what: String,
+    pub decision: String,
+    pub scope: String,
+    pub audience: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage<'a> {
+    pub activity: Vec<ActivityLine>,
     pub csrf: &'a str,
     pub username: &'a str,
     pub display_name: &'a str,

@@ -146,6 +146,11 @@ fn toml_inline(v: &Value) -> String {
 
 /// Alice approves the planner (its own client asks) and the planner gets her token.
 pub async fn alice_token_for_planner(w: &World) -> String {
+    alice_signs_in_for_planner(w).await.0
+}
+
+/// The same, keeping alice's browser (signed in) for the account page.
+pub async fn alice_signs_in_for_planner(w: &World) -> (String, Browser) {
     let b = Browser::new(&w.app);
     let (verifier, challenge) = pkce();
     let url = format!(
@@ -186,7 +191,7 @@ pub async fn alice_token_for_planner(w: &World) -> String {
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    r.body["access_token"].as_str().expect("token").to_owned()
+    (r.body["access_token"].as_str().expect("token").to_owned(), b)
 }
 
 pub async fn exchange(
@@ -577,4 +582,64 @@ async fn the_admin_api_lists_suspends_and_shows_the_audit_and_audit_tail_streams
     assert!(lines
         .iter()
         .all(|e| e["agent_id"] == "planner" && e["decision"] == "issued"));
+}
+
+#[tokio::test]
+async fn the_account_page_shows_what_agents_did_on_the_users_behalf() {
+    let w = world(RedisChoice::ByBackend).await;
+    let (user_token, browser) = alice_signs_in_for_planner(&w).await;
+    let ok = exchange(&w, PLANNER, &w.planner, &user_token, &[("scope", "read")]).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let refused = exchange(&w, PLANNER, &w.planner, &user_token, &[("scope", "admin")]).await;
+    assert_eq!(refused.status, 400);
+    let (status, _, page) = browser.get("/account").await;
+    assert_eq!(status, 200);
+    let activity = &page[page.find("id=\"activity\"").expect("activity section")..];
+    assert!(
+        activity.contains("planner") && activity.contains("token exchange"),
+        "{activity}"
+    );
+    assert!(activity.contains("issued") && activity.contains("denied"), "{activity}");
+}
+
+#[tokio::test]
+async fn a_chain_deeper_than_an_agent_allows_and_an_expired_subject_are_refused() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    let planner_token = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // The booker now allows only chains of one: planner → booker is two.
+    w.app
+        .import(&format!(
+            "[[agents]]\nagent_id = \"booker\"\nclient_id = \"booker-client\"\nname = \"Booker\"\npublisher = \"Acme Agents\"\n\
+             allowed_scopes = \"read\"\nallowed_audiences = [\"{API}\"]\nmax_token_ttl = 60\nmax_delegation_depth = 1\n\
+             jwks = {{ keys = [{}] }}\n",
+            toml_inline(&w.booker.public)
+        ))
+        .await;
+    let r = exchange(&w, BOOKER, &w.booker, &planner_token, &[]).await;
+    assert_eq!((r.status, r.error()), (400, "invalid_grant"), "{:?}", r.body);
+    assert!(
+        r.body["error_description"].as_str().unwrap_or("").contains("deeper"),
+        "{:?}",
+        r.body
+    );
+
+    // A delegated token lives 2 s here; once expired it is no subject any more.
+    w.app
+        .import(&format!(
+            "[[agents]]\nagent_id = \"planner\"\nclient_id = \"planner-client\"\nname = \"Trip planner\"\npublisher = \"Acme Agents\"\n\
+             allowed_scopes = \"read write\"\nallowed_audiences = [\"{API}\"]\nmax_token_ttl = 2\nmax_delegation_depth = 2\n\
+             may_delegate_to = [\"booker\"]\njwks = {{ keys = [{}] }}\n",
+            toml_inline(&w.planner.public)
+        ))
+        .await;
+    let short = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert!(short.body["expires_in"].as_i64().expect("expires_in") <= 2);
+    let short = short.body["access_token"].as_str().expect("token").to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let r = exchange(&w, BOOKER, &w.booker, &short, &[]).await;
+    assert_eq!((r.status, r.error()), (400, "invalid_request"), "{:?}", r.body);
 }

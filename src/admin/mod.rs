@@ -186,6 +186,7 @@ pub async fn post_agent_status(
                         "resumed".into()
                     },
                     reason: Some(format!("admin API, {who}")),
+                    request_id: crate::endpoints::request_id(&req),
                     agent_id: Some(id.clone()),
                     ..AuditEvent::default()
                 })
@@ -223,6 +224,7 @@ pub async fn post_revoke_grant(state: web::Data<AppState>, req: HttpRequest, pat
                     event: "consent_withdrawn".into(),
                     decision: "withdrawn".into(),
                     reason: Some(format!("admin API, {who}")),
+                    request_id: crate::endpoints::request_id(&req),
                     agent_id: grant.agents.first().cloned(),
                     user_id: Some(grant.user_id.to_string()),
                     client_id: Some(grant.client_id.to_string()),

@@ -66,3 +66,11 @@ pub fn no_store_json(body: &impl serde::Serialize) -> HttpResponse {
 pub async fn method_not_allowed() -> Result<HttpResponse, OAuthError> {
     Err(OAuthError::MethodNotAllowed)
 }
+
+/// The id tracing-actix-web gave this request (also sent back as `X-Request-Id`).
+pub fn request_id(req: &HttpRequest) -> Option<String> {
+    use actix_web::HttpMessage;
+    req.extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string())
+}

@@ -141,6 +141,8 @@ pub struct GrantContext<'a> {
     pub ttl: &'a TokenSettings,
     pub revocations: &'a Revocations,
     pub audit: &'a crate::audit::AuditLog,
+    /// The request id (as in the logs and `X-Request-Id`), for the audit trail.
+    pub request_id: Option<String>,
 }
 
 /// The parts of an issuance on behalf of a user.

@@ -96,7 +96,12 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
     )
 }
 
-pub async fn post_revoke_grant(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
+pub async fn post_revoke_grant(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    session: Session,
+    body: web::Bytes,
+) -> HttpResponse {
     let form = match page_form(&body) {
         Ok(f) => f,
         Err(res) => return res,
@@ -131,6 +136,7 @@ pub async fn post_revoke_grant(state: web::Data<AppState>, session: Session, bod
                     event: "consent_withdrawn".into(),
                     decision: "withdrawn".into(),
                     reason: Some("the user withdrew it on the account page".into()),
+                    request_id: crate::endpoints::request_id(&req),
                     agent_id: grant.agents.first().cloned(),
                     user_id: Some(user.id.to_string()),
                     client_id: Some(grant.client_id.to_string()),

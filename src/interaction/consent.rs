@@ -97,7 +97,13 @@ pub async fn get_consent(state: web::Data<AppState>, q: web::Query<ConsentQuery>
     )
 }
 
-pub async fn post_consent(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
+pub async fn post_consent(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    session: Session,
+    body: web::Bytes,
+) -> HttpResponse {
+    let request_id = crate::endpoints::request_id(&req);
     let form = match page_form(&body) {
         Ok(f) => f,
         Err(res) => return res,
@@ -122,13 +128,10 @@ pub async fn post_consent(state: web::Data<AppState>, session: Session, body: we
         tracing::info!(user_id = %user.id, client_id = %p.client.id, "consent denied");
         state
             .audit
-            .record(consent_event(
-                &p,
-                &user,
-                "consent_denied",
-                "denied",
-                p.scope.to_string(),
-            ))
+            .record(AuditEvent {
+                request_id: request_id.clone(),
+                ..consent_event(&p, &user, "consent_denied", "denied", p.scope.to_string())
+            })
             .await;
         return authorize_error(p.error(issuer, "access_denied", "the user denied the request"));
     }
@@ -154,7 +157,10 @@ pub async fn post_consent(state: web::Data<AppState>, session: Session, body: we
             tracing::info!(user_id = %user.id, client_id = %p.client.id, "consent given");
             state
                 .audit
-                .record(consent_event(&p, &user, "consent_given", "given", approved_scope))
+                .record(AuditEvent {
+                    request_id: request_id.clone(),
+                    ..consent_event(&p, &user, "consent_given", "given", approved_scope)
+                })
                 .await;
             see_other(&url)
         }

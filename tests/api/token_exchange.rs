@@ -311,6 +311,7 @@ async fn an_agent_gets_a_narrow_token_and_a_sub_agent_a_narrower_one_with_nested
         .iter()
         .find(|e| e.decision == "issued" && e.agent_id.as_deref() == Some("booker"))
         .expect("booker issue");
+    assert!(issued.request_id.as_deref().is_some_and(|id| id.len() >= 32), "the request id is recorded");
     assert_eq!(issued.chain.as_deref(), Some(r#"["booker","planner"]"#));
 }
 

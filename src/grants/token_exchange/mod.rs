@@ -222,6 +222,7 @@ pub async fn grant(
             audience: trail.audience,
             authorization_details: req.authorization_details.as_ref().map(Value::to_string),
             grant_id: trail.grant,
+            request_id: ctx.request_id.clone(),
             ..AuditEvent::default()
         })
         .await;

@@ -235,7 +235,7 @@ async fn keys_under(prefix: &str) -> Vec<String> {
 }
 
 /// Deletes this app's keys only: other tests share the Redis.
-async fn delete_keys_under(prefix: &str) {
+pub async fn delete_keys_under(prefix: &str) {
     assert!(prefix.starts_with("deputy-test:"), "only a test prefix: {prefix}");
     let keys = keys_under(prefix).await;
     if !keys.is_empty() {
@@ -244,7 +244,7 @@ async fn delete_keys_under(prefix: &str) {
     }
 }
 
-async fn exists(key: &str) -> bool {
+pub async fn exists(key: &str) -> bool {
     let mut conn = redis().await;
     redis::cmd("EXISTS")
         .arg(key)

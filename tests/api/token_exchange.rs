@@ -311,7 +311,10 @@ async fn an_agent_gets_a_narrow_token_and_a_sub_agent_a_narrower_one_with_nested
         .iter()
         .find(|e| e.decision == "issued" && e.agent_id.as_deref() == Some("booker"))
         .expect("booker issue");
-    assert!(issued.request_id.as_deref().is_some_and(|id| id.len() >= 32), "the request id is recorded");
+    assert!(
+        issued.request_id.as_deref().is_some_and(|id| id.len() >= 32),
+        "the request id is recorded"
+    );
     assert_eq!(issued.chain.as_deref(), Some(r#"["booker","planner"]"#));
 }
 
@@ -643,4 +646,48 @@ async fn a_chain_deeper_than_an_agent_allows_and_an_expired_subject_are_refused(
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let r = exchange(&w, BOOKER, &w.booker, &short, &[]).await;
     assert_eq!((r.status, r.error()), (400, "invalid_request"), "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn an_agents_kill_switch_holds_when_redis_restarts_empty() {
+    let w = world(RedisChoice::At(crate::helpers::redis_url())).await;
+    let user_token = alice_token_for_planner(&w).await;
+    let planner_token = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert!(w
+        .app
+        .state
+        .revocations
+        .suspend_agent("planner", deputy::clock::now())
+        .await
+        .expect("suspended"));
+    let prefix = w.app.settings.redis_prefix.clone();
+    crate::revocation::delete_keys_under(&prefix).await;
+    // Redis is empty: the database answers, and Redis is rebuilt with the kill switch.
+    assert_eq!(
+        w.app.introspect(&w.rs, &planner_token).await.body,
+        json!({ "active": false })
+    );
+    let mut rebuilt = false;
+    for _ in 0..50 {
+        if crate::revocation::exists(&format!("{prefix}rev:agent:planner")).await
+            && crate::revocation::exists(&format!("{prefix}rev:loaded")).await
+        {
+            rebuilt = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(rebuilt, "Redis was rebuilt with the agent's kill switch");
+    assert_eq!(
+        w.app.introspect(&w.rs, &planner_token).await.body,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        w.app.introspect(&w.rs, &user_token).await.body["active"],
+        true,
+        "the user's own token is untouched"
+    );
 }

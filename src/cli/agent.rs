@@ -1,13 +1,10 @@
 //! `deputy agent list|show|suspend|resume|delete` (register and update through `deputy import`).
 
-use std::time::Duration;
-
 use clap::Subcommand;
 
 use crate::clock;
 use crate::config::Settings;
 use crate::domain::AgentStatus;
-use crate::revocation::{RedisRevocations, Revocations};
 use crate::storage::{agents, Db};
 
 #[derive(Debug, Subcommand)]
@@ -58,15 +55,7 @@ pub fn run(cmd: AgentCommand, db: &Db, settings: &Settings) -> anyhow::Result<()
             // The Redis connection manager must be created inside a runtime.
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let _runtime = rt.enter();
-            let revocations = match &settings.redis_url {
-                None => Revocations::Database(db.clone()),
-                Some(url) => Revocations::Redis(RedisRevocations::new(
-                    url,
-                    &settings.redis_prefix,
-                    Duration::from_millis(settings.redis_timeout_ms.max(1000)),
-                    db.clone(),
-                )?),
-            };
+            let revocations = super::revocations(db, settings)?;
             let found = rt.block_on(revocations.suspend_agent(&agent_id, clock::now()))?;
             anyhow::ensure!(found, "no agent {agent_id}");
             rt.block_on(crate::audit::record(

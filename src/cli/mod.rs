@@ -157,6 +157,21 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
+/// The revocation backend the server would use, for CLI commands that revoke
+/// (so that Redis, when configured, hears of it). Call inside a Tokio runtime.
+pub(crate) fn revocations(db: &Db, settings: &Settings) -> anyhow::Result<crate::revocation::Revocations> {
+    use crate::revocation::{RedisRevocations, Revocations};
+    Ok(match &settings.redis_url {
+        None => Revocations::Database(db.clone()),
+        Some(url) => Revocations::Redis(RedisRevocations::new(
+            url,
+            &settings.redis_prefix,
+            std::time::Duration::from_millis(settings.redis_timeout_ms.max(1000)),
+            db.clone(),
+        )?),
+    })
+}
+
 fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     Db::connect(&settings.database_url, 2)
 }

@@ -5,11 +5,8 @@ use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
 
-use std::time::Duration;
-
 use crate::clock;
 use crate::config::Settings;
-use crate::revocation::{RedisRevocations, Revocations};
 use crate::storage::{grants, users, Db};
 use crate::user_registry::{self, UserSpec};
 
@@ -102,15 +99,7 @@ fn set(db: &Db, settings: &Settings, username: &str, disabled: bool) -> anyhow::
         // The Redis connection manager must be created inside a runtime.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let _runtime = rt.enter();
-        let revocations = match &settings.redis_url {
-            None => Revocations::Database(db.clone()),
-            Some(url) => Revocations::Redis(RedisRevocations::new(
-                url,
-                &settings.redis_prefix,
-                Duration::from_millis(settings.redis_timeout_ms.max(1000)),
-                db.clone(),
-            )?),
-        };
+        let revocations = super::revocations(db, settings)?;
         for g in &grants {
             rt.block_on(revocations.revoke_grant(&g.id, now, g.expires_at.max(now) + 60))?;
         }

@@ -74,3 +74,34 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
         .get::<tracing_actix_web::RequestId>()
         .map(|id| id.to_string())
 }
+
+/// The common front of introspection (RFC 7662 §2.1) and revocation (RFC 7009
+/// §2.1): a form with one `token`, from a client that authenticates (a public
+/// client's bare `client_id` is not enough). Returns the caller, the token and now.
+pub async fn token_request(
+    state: &crate::startup::AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    what: &str,
+) -> Result<(std::sync::Arc<crate::domain::Client>, String, i64), OAuthError> {
+    let form = read_form(req, payload).await?;
+    if let Some(name) = form.first_repeated() {
+        return Err(OAuthError::InvalidRequest(format!(
+            "parameter {name} appears more than once"
+        )));
+    }
+    let creds = crate::client_auth::Credentials::extract(authorization_header(req)?, &form)?;
+    if creds.method() == crate::domain::AuthMethod::None {
+        return Err(OAuthError::invalid_client(
+            format!("{what} requires client authentication"),
+            false,
+        ));
+    }
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?
+        .to_owned();
+    let now = crate::clock::now();
+    let caller = state.client_auth.authenticate(creds, now).await?;
+    Ok((caller, token, now))
+}

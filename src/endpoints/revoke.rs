@@ -2,10 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{authorization_header, read_form};
-use crate::client_auth::Credentials;
-use crate::clock;
-use crate::domain::AuthMethod;
+use super::token_request;
 use crate::error::OAuthError;
 use crate::revocation::request::revoke;
 use crate::startup::AppState;
@@ -15,28 +12,11 @@ pub async fn post_revoke(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let form = read_form(&req, payload).await?;
-    if let Some(name) = form.first_repeated() {
-        return Err(OAuthError::InvalidRequest(format!(
-            "parameter {name} appears more than once"
-        )));
-    }
-    let creds = Credentials::extract(authorization_header(&req)?, &form)?;
-    if creds.method() == AuthMethod::None {
-        return Err(OAuthError::invalid_client(
-            "revocation requires client authentication",
-            false,
-        ));
-    }
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-    let now = clock::now();
-    let caller = state.client_auth.authenticate(creds, now).await?;
+    let (caller, token, now) = token_request(&state, &req, payload, "revocation").await?;
     let access_until = now + state.settings.tokens.max_access_token_ttl;
     revoke(
         &caller,
-        token,
+        &token,
         &state.keys,
         &state.validator,
         &state.revocations,

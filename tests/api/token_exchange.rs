@@ -691,3 +691,47 @@ async fn an_agents_kill_switch_holds_when_redis_restarts_empty() {
         "the user's own token is untouched"
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_answers_bad_input_with_json_errors() {
+    let app = crate::helpers::spawn_app_with(RedisChoice::ByBackend, |s| s.admin_token = Some(ADMIN.into())).await;
+    let post = |path: String, body: &'static str| {
+        app.http
+            .post(format!("{}{path}", app.address))
+            .header("Authorization", format!("Bearer {ADMIN}"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (path, body, status, error) in [
+        ("/admin/agents".to_owned(), "{not json", 400, "invalid_request"),
+        (
+            "/admin/agents".to_owned(),
+            r#"{"agent_id":"x"}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            "/admin/agents".to_owned(),
+            r#"{"agent_id":"x","client_id":"nobody","name":"X","publisher":"P"}"#,
+            400,
+            "invalid_request",
+        ),
+        ("/admin/agents/nobody/suspend".to_owned(), "", 404, "not_found"),
+        ("/admin/agents/nobody/explode".to_owned(), "", 404, "not_found"),
+        ("/admin/grants/nope/revoke".to_owned(), "", 404, "not_found"),
+    ] {
+        let r = post(path.clone(), body).await.expect("sent");
+        assert_eq!(r.status().as_u16(), status, "{path} {body}");
+        let v: Value = r.json().await.expect("a JSON error body");
+        assert_eq!(v["error"], error, "{path} {body}: {v}");
+    }
+    let r = app
+        .http
+        .get(format!("{}/admin/audit?since=notanumber", app.address))
+        .header("Authorization", format!("Bearer {ADMIN}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status().as_u16(), 400, "a malformed filter is a 400, not a 500");
+}

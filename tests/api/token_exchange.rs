@@ -735,3 +735,63 @@ async fn the_admin_api_answers_bad_input_with_json_errors() {
         .expect("sent");
     assert_eq!(r.status().as_u16(), 400, "a malformed filter is a 400, not a 500");
 }
+
+#[tokio::test]
+async fn a_consent_that_named_no_resource_lets_the_agent_reach_none() {
+    let w = world(RedisChoice::ByBackend).await;
+    let scribe = AgentKey::new("scribe");
+    w.app
+        .import(&format!(
+            "[[clients]]\nclient_id = \"scribe-client\"\nclient_name = \"Scribe\"\nclient_secret = \"scribe-secret-0123456789\"\n\
+             grant_types = [\"authorization_code\", \"{EXCHANGE}\"]\nredirect_uris = [\"{REDIRECT}\"]\nscope = \"openid read\"\n\n\
+             [[agents]]\nagent_id = \"scribe\"\nclient_id = \"scribe-client\"\nname = \"Scribe\"\npublisher = \"Acme Agents\"\n\
+             allowed_scopes = \"read\"\nallowed_audiences = [\"{API}\"]\njwks = {{ keys = [{}] }}\n",
+            toml_inline(&scribe.public)
+        ))
+        .await;
+    // Alice approves the scribe for sign-in and `read`, on no resource at all.
+    let b = Browser::new(&w.app);
+    let (verifier, challenge) = pkce();
+    let url = format!(
+        "/authorize?response_type=code&client_id=scribe-client&redirect_uri={REDIRECT}&scope=openid%20read\
+         &state=st&code_challenge={challenge}&code_challenge_method=S256"
+    );
+    let (_, at, _) = b.follow(&url).await;
+    let (_, next, _) = sign_in(&b, &at, "alice", "correct horse battery").await;
+    let (_, _, consent) = b.follow(&next.expect("location")).await;
+    let form = [
+        ("csrf", hidden(&consent, "csrf")),
+        ("request", hidden(&consent, "request")),
+        ("scope", "openid".to_owned()),
+        ("scope", "read".to_owned()),
+        ("duration", "3600".to_owned()),
+        ("action", "approve".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, location, _) = b.post("/consent", &form).await;
+    let code = query_param(&location.expect("redirect"), "code").expect("code");
+    let r = w
+        .app
+        .post_form(
+            "/token",
+            Some(&basic("scribe-client", "scribe-secret-0123456789")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    let user_token = r.body["access_token"].as_str().expect("token").to_owned();
+    let client = ("scribe-client", "scribe-secret-0123456789");
+    for extra in [vec![], vec![("resource", API)]] {
+        let r = exchange(&w, client, &scribe, &user_token, &extra).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "invalid_target"),
+            "{extra:?}: {:?}",
+            r.body
+        );
+    }
+}

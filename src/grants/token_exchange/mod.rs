@@ -375,9 +375,10 @@ async fn decide(
     trail.scope = Some(scope.to_string());
 
     // Audience: one, allowed by the agent and covered by the consent.
+    // The consent's resources bound the audience: a consent that named none
+    // (sign-in only) lets the agent reach nothing.
     let permitted = |aud: &str| {
-        agent.allowed_audiences.iter().any(|a| a.as_str() == aud)
-            && (grant.resources.is_empty() || grant.resources.iter().any(|r| r.as_str() == aud))
+        agent.allowed_audiences.iter().any(|a| a.as_str() == aud) && grant.resources.iter().any(|r| r.as_str() == aud)
     };
     let audience = match &req.audience {
         Some(a) if permitted(a) => a.clone(),

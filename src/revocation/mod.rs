@@ -73,6 +73,35 @@ impl Revocations {
         }
     }
 
+    /// True if any of the tokens is revoked: one round trip for several (the
+    /// subject and the actor of an exchange).
+    pub async fn any_revoked(&self, tokens: &[TokenRef]) -> Result<bool, RevocationError> {
+        match self {
+            Revocations::Database(db) => {
+                let ts = tokens.to_vec();
+                Ok(db
+                    .run(move |c| {
+                        for t in &ts {
+                            if revoked_in_db(c, t)? {
+                                return Ok(true);
+                            }
+                        }
+                        Ok(false)
+                    })
+                    .await?)
+            }
+            Revocations::Redis(r) => {
+                // Redis round trips are cheap and need no blocking thread: one per token.
+                for t in tokens {
+                    if r.is_revoked(t).await? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
     /// The kill switch: suspends the agent and revokes every live token naming it
     /// anywhere in its chain. Returns false if there is no such agent.
     pub async fn suspend_agent(&self, agent_id: &str, now: i64) -> Result<bool, RevocationError> {
@@ -186,23 +215,25 @@ pub enum Mark<'a> {
 
 pub(crate) async fn db_is_revoked(db: &Db, t: &TokenRef) -> Result<bool, RevocationError> {
     let t = t.clone();
-    Ok(db
-        .run(move |c| {
-            if revocations::any_revoked(c, &t.jtis)? {
-                return Ok(true);
-            }
-            if let Some(g) = &t.grant_id {
-                if grants::is_revoked(c, g)? {
-                    return Ok(true);
-                }
-            }
-            if !t.agents.is_empty() {
-                let killed = agents::revoked_before(c, &t.agents)?;
-                if killed.iter().any(|(_, before)| *before >= t.iat) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?)
+    Ok(db.run(move |c| revoked_in_db(c, &t)).await?)
+}
+
+/// One lookup per mark, each a fixed statement (so SQLite keeps it prepared).
+fn revoked_in_db(c: &mut crate::storage::DbConnection, t: &TokenRef) -> Result<bool, StorageError> {
+    for jti in &t.jtis {
+        if revocations::is_revoked(c, jti)? {
+            return Ok(true);
+        }
+    }
+    if let Some(g) = &t.grant_id {
+        if grants::is_revoked(c, g)? {
+            return Ok(true);
+        }
+    }
+    for agent in &t.agents {
+        if agents::revoked_before_one(c, agent)?.is_some_and(|before| before >= t.iat) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

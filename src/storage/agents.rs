@@ -160,16 +160,17 @@ pub fn set_status(conn: &mut DbConnection, id: &str, status: AgentStatus, now: i
     })
 }
 
-/// The kill-switch times of the given agents (absent = never suspended).
-pub fn revoked_before(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<(String, i64)>, StorageError> {
-    Ok(agent_revocations::table
-        .filter(agent_revocations::agent_id.eq_any(ids))
-        .select((agent_revocations::agent_id, agent_revocations::revoked_before))
-        .load(conn)?)
-}
-
 pub fn all_revocations(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, StorageError> {
     Ok(agent_revocations::table
         .select((agent_revocations::agent_id, agent_revocations::revoked_before))
         .load(conn)?)
+}
+
+/// The kill-switch time of one agent, if it was ever suspended.
+pub fn revoked_before_one(conn: &mut DbConnection, id: &str) -> Result<Option<i64>, StorageError> {
+    Ok(agent_revocations::table
+        .find(id)
+        .select(agent_revocations::revoked_before)
+        .first(conn)
+        .optional()?)
 }

@@ -32,11 +32,6 @@ pub fn is_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StorageErr
     Ok(diesel::select(exists(revoked_tokens::table.find(jti))).get_result(conn)?)
 }
 
-pub fn any_revoked(conn: &mut DbConnection, jtis: &[String]) -> Result<bool, StorageError> {
-    use diesel::dsl::exists;
-    Ok(diesel::select(exists(revoked_tokens::table.filter(revoked_tokens::jti.eq_any(jtis)))).get_result(conn)?)
-}
-
 /// Revocations whose tokens are still alive at `now`: what Redis must carry.
 pub fn live(conn: &mut DbConnection, now: i64) -> Result<Vec<(String, i64)>, StorageError> {
     Ok(revoked_tokens::table

@@ -8,6 +8,7 @@ mod browser_flow;
 mod cli;
 mod client_credentials;
 mod discovery;
+mod e2e_agents;
 mod e2e_browser;
 mod introspection;
 mod keys;

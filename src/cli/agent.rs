@@ -9,6 +9,10 @@ use crate::storage::{agents, Db};
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
+    /// Register an agent from a TOML file with the fields of an `[[agents]]` entry.
+    Register { file: std::path::PathBuf },
+    /// Update an agent from such a file (its status is kept: use suspend/resume).
+    Update { file: std::path::PathBuf },
     /// List agents.
     List,
     /// Show one agent as JSON.
@@ -23,6 +27,31 @@ pub enum AgentCommand {
 
 pub fn run(cmd: AgentCommand, db: &Db, settings: &Settings) -> anyhow::Result<()> {
     match cmd {
+        AgentCommand::Register { file } | AgentCommand::Update { file } if !file.exists() => {
+            anyhow::bail!("{} does not exist", file.display())
+        }
+        AgentCommand::Register { file } => {
+            let spec = read_spec(&file)?;
+            anyhow::ensure!(
+                db.run_blocking(|c| agents::get(c, &spec.agent_id))?.is_none(),
+                "agent {} already exists (use update)",
+                spec.agent_id
+            );
+            upsert(db, &spec)?;
+            println!("registered {}", spec.agent_id);
+            Ok(())
+        }
+        AgentCommand::Update { file } => {
+            let spec = read_spec(&file)?;
+            anyhow::ensure!(
+                db.run_blocking(|c| agents::get(c, &spec.agent_id))?.is_some(),
+                "no agent {} (use register)",
+                spec.agent_id
+            );
+            upsert(db, &spec)?;
+            println!("updated {}", spec.agent_id);
+            Ok(())
+        }
         AgentCommand::List => {
             for a in db.run_blocking(agents::list)? {
                 println!(
@@ -86,4 +115,18 @@ pub fn run(cmd: AgentCommand, db: &Db, settings: &Settings) -> anyhow::Result<()
             Ok(())
         }
     }
+}
+
+fn read_spec(file: &std::path::Path) -> anyhow::Result<crate::agent_registry::AgentSpec> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a valid agent description: {e}", file.display()))
+}
+
+fn upsert(db: &Db, spec: &crate::agent_registry::AgentSpec) -> anyhow::Result<()> {
+    let mut outcome = Ok(false);
+    db.run_blocking(|c| {
+        outcome = crate::agent_registry::upsert(c, spec, clock::now());
+        Ok(())
+    })?;
+    outcome.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
 }

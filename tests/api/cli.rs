@@ -439,3 +439,47 @@ fn an_http_issuer_is_refused_unless_it_is_loopback() {
         Ok(())
     });
 }
+
+#[tokio::test]
+async fn agent_register_update_list_and_show_manage_an_agent() {
+    let app = spawn_app().await;
+    app.import(
+        "[[clients]]\nclient_id = \"helper-client\"\nclient_name = \"Helper\"\nclient_secret = \"helper-secret-0123456789\"\n\
+         grant_types = [\"urn:ietf:params:oauth:grant-type:token-exchange\"]\nscope = \"read\"\n",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = |ttl: i64| {
+        format!(
+            "agent_id = \"helper\"\nclient_id = \"helper-client\"\nname = \"Helper\"\npublisher = \"Acme\"\n\
+             allowed_scopes = \"read\"\nallowed_audiences = [\"{API}\"]\nmax_token_ttl = {ttl}\n"
+        )
+    };
+    let file = write(dir.path(), "helper.toml", &spec(60));
+    let db = &app.settings.database_url;
+    let r = deputy(db, &["agent", "register", &file]).await;
+    assert!(r.success, "{}", r.stderr);
+    let again = deputy(db, &["agent", "register", &file]).await;
+    assert!(
+        !again.success && again.stderr.contains("already exists"),
+        "{}",
+        again.stderr
+    );
+    let file = write(dir.path(), "helper.toml", &spec(90));
+    let r = deputy(db, &["agent", "update", &file]).await;
+    assert!(r.success, "{}", r.stderr);
+    let shown = deputy(db, &["agent", "show", "helper"]).await;
+    let v: serde_json::Value = serde_json::from_str(&shown.stdout).expect("JSON");
+    assert_eq!(v["max_token_ttl"], 90);
+    assert_eq!(v["publisher"], "Acme");
+    assert!(deputy(db, &["agent", "list"]).await.stdout.contains("helper"));
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "agent_id = \"x\"\nclient_id = \"nobody\"\nname = \"X\"\npublisher = \"P\"\n",
+    );
+    let r = deputy(db, &["agent", "register", &bad]).await;
+    assert!(!r.success && r.stderr.contains("nobody"), "{}", r.stderr);
+    let r = deputy(db, &["agent", "update", "/nonexistent.toml"]).await;
+    assert!(!r.success && r.stderr.contains("does not exist"), "{}", r.stderr);
+}

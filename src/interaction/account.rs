@@ -47,13 +47,14 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
             }
             let filter = audit::AuditFilter {
                 user: Some(uid.to_string()),
+                newest_first: true,
+                limit: Some(200),
                 ..Default::default()
             };
-            let mut events = audit::query(c, &filter)?;
-            events.retain(|e| e.agent_id.is_some());
+            let events = audit::query(c, &filter)?;
             let activity = events
                 .iter()
-                .rev()
+                .filter(|e| e.agent_id.is_some())
                 .take(20)
                 .map(|e| ActivityLine {
                     when: format_time(e.at),

@@ -48,6 +48,9 @@ pub struct AuditFilter {
     pub until: Option<i64>,
     pub after_seq: Option<i64>,
     pub limit: Option<i64>,
+    /// Newest first (for "the latest N"); oldest first otherwise.
+    #[serde(default)]
+    pub newest_first: bool,
 }
 
 pub fn query(conn: &mut DbConnection, f: &AuditFilter) -> Result<Vec<AuditEvent>, StorageError> {
@@ -70,7 +73,10 @@ pub fn query(conn: &mut DbConnection, f: &AuditFilter) -> Result<Vec<AuditEvent>
     if let Some(s) = f.after_seq {
         q = q.filter(audit_events::seq.gt(s));
     }
-    Ok(q.order((audit_events::seq.asc(), audit_events::id.asc()))
-        .limit(f.limit.unwrap_or(1000).clamp(1, 10_000))
-        .load(conn)?)
+    let q = if f.newest_first {
+        q.order((audit_events::seq.desc(), audit_events::id.desc()))
+    } else {
+        q.order((audit_events::seq.asc(), audit_events::id.asc()))
+    };
+    Ok(q.limit(f.limit.unwrap_or(1000).clamp(1, 10_000)).load(conn)?)
 }

@@ -14,20 +14,18 @@
 
 use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use crate::browser_flow::pkce;
+use crate::e2e_browser::{free_port, required_program, start_relying_party, wait_for};
 use crate::helpers::{basic, spawn_app_with, RedisChoice, TestApp};
-use crate::token_exchange::{exchange, AgentKey, World};
+use crate::token_exchange::{exchange, toml_inline, AgentKey, World};
 
 /// The example calendar API: its address is its resource indicator (fixed in the example).
 const CALENDAR: &str = "http://127.0.0.1:9100";
@@ -39,16 +37,6 @@ const BOOKER: (&str, &str) = ("booker-client", "booker-secret-0123456789");
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const PASSWORD: &str = "correct horse battery";
 const PAGE_WAIT: Duration = Duration::from_secs(10);
-
-fn toml_inline(v: &Value) -> String {
-    let fields: Vec<String> = v
-        .as_object()
-        .expect("object")
-        .iter()
-        .map(|(k, v)| format!("{k} = {v}"))
-        .collect();
-    format!("{{ {} }}", fields.join(", "))
-}
 
 /// The demo world (examples/demo/world.toml) with freshly generated agent keys.
 async fn world(app: TestApp) -> World {
@@ -135,29 +123,6 @@ fn claims(jwt: &str) -> Value {
         .decode(payload)
         .expect("base64url claims");
     serde_json::from_slice(&bytes).expect("JSON claims")
-}
-
-/// A program on `PATH`, or a failure that says what to install.
-fn required_program(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not on PATH: this test needs a real browser. Install Debian's packages with \
-                 `apt-get install -y chromium chromium-driver` (.ci/test does it when they are missing)."
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// A child process killed (with its process group) when dropped.
@@ -293,48 +258,6 @@ async fn calendar(token: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// The agent's redirect endpoint on a loopback port: hands the callback URL to the test.
-async fn start_callback() -> (String, mpsc::UnboundedReceiver<url::Url>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    let (tx, rx) = mpsc::unbounded_channel();
-    let origin = base.clone();
-    let server = HttpServer::new(move || {
-        let (tx, origin) = (tx.clone(), origin.clone());
-        App::new().route(
-            "/callback",
-            web::get().to(move |req: HttpRequest| {
-                let (tx, origin) = (tx.clone(), origin.clone());
-                async move {
-                    let url = url::Url::parse(&format!("{origin}{}", req.uri())).expect("callback URL");
-                    let _ = tx.send(url);
-                    HttpResponse::Ok()
-                        .content_type("text/html; charset=utf-8")
-                        .body("<!doctype html><title>Trip planner</title><h1>Trip planner is connected</h1>")
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .expect("listen")
-    .run();
-    tokio::spawn(server);
-    (format!("{base}/callback"), rx)
-}
-
-async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
-    match browser.wait().at_most(PAGE_WAIT).for_element(Locator::Css(css)).await {
-        Ok(e) => e,
-        Err(e) => {
-            let at = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-            let page = browser.source().await.unwrap_or_default();
-            panic!("no `{css}` on the page within {PAGE_WAIT:?} ({e}); at {at}:\n{page}");
-        }
-    }
-}
-
 async fn fill(browser: &Client, css: &str, text: &str) {
     browser
         .find(Locator::Css(css))
@@ -367,7 +290,7 @@ async fn a_user_approves_an_agent_in_a_browser_and_withdrawing_it_stops_every_de
 
 async fn flow(w: &World, peer: &TestApp, browser: &Client) {
     let app = &w.app;
-    let (redirect_uri, mut callbacks) = start_callback().await;
+    let (redirect_uri, mut callbacks) = start_relying_party().await;
 
     // 1. Alice approves the planner in the browser.
     let (verifier, challenge) = pkce();

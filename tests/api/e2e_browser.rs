@@ -52,7 +52,7 @@ async fn seed(app: &TestApp) {
 }
 
 /// A program on `PATH`, or a failure that says what to install.
-fn required_program(name: &str) -> PathBuf {
+pub(crate) fn required_program(name: &str) -> PathBuf {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
@@ -66,7 +66,7 @@ fn required_program(name: &str) -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -163,7 +163,7 @@ impl Drop for Chromedriver {
 
 /// A relying party's redirect endpoint on a loopback port: it answers a small page and hands the
 /// callback URL to the test, which plays the relying party's back end.
-async fn start_relying_party() -> (String, mpsc::UnboundedReceiver<url::Url>) {
+pub(crate) async fn start_relying_party() -> (String, mpsc::UnboundedReceiver<url::Url>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
     let (tx, rx) = mpsc::unbounded_channel();
@@ -220,7 +220,7 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {path}: {e}"));
 }
 
-async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
     let found = browser.wait().at_most(PAGE_WAIT).for_element(Locator::Css(css)).await;
     match found {
         Ok(e) => e,

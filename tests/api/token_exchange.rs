@@ -134,7 +134,7 @@ jwks = {{ keys = [{}] }}
     }
 }
 
-fn toml_inline(v: &Value) -> String {
+pub fn toml_inline(v: &Value) -> String {
     let fields: Vec<String> = v
         .as_object()
         .expect("object")
@@ -151,11 +151,30 @@ pub async fn alice_token_for_planner(w: &World) -> String {
 
 /// The same, keeping alice's browser (signed in) for the account page.
 pub async fn alice_signs_in_for_planner(w: &World) -> (String, Browser) {
+    alice_approves(
+        w,
+        ("planner-client", "planner-secret-0123456789"),
+        &["openid", "read", "write"],
+        Some(API),
+    )
+    .await
+}
+
+/// Alice signs in and approves `scopes` (on `resource`, if any) for `client`,
+/// whose consent screen must name the agent's publisher; the client redeems the code.
+pub async fn alice_approves(
+    w: &World,
+    (client_id, secret): (&str, &str),
+    scopes: &[&str],
+    resource: Option<&str>,
+) -> (String, Browser) {
     let b = Browser::new(&w.app);
     let (verifier, challenge) = pkce();
+    let resource = resource.map(|r| format!("&resource={r}")).unwrap_or_default();
     let url = format!(
-        "/authorize?response_type=code&client_id=planner-client&redirect_uri={REDIRECT}&scope=openid%20read%20write\
-         &resource={API}&state=st&code_challenge={challenge}&code_challenge_method=S256"
+        "/authorize?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope={}{resource}\
+         &state=st&code_challenge={challenge}&code_challenge_method=S256",
+        scopes.join("%20")
     );
     let (_, at, _) = b.follow(&url).await;
     let (_, next, _) = sign_in(&b, &at, "alice", "correct horse battery").await;
@@ -165,15 +184,13 @@ pub async fn alice_signs_in_for_planner(w: &World) -> (String, Browser) {
         consent.contains("Acme Agents"),
         "the consent screen names the agent's publisher: {consent}"
     );
-    let form = [
+    let mut form = vec![
         ("csrf", hidden(&consent, "csrf")),
         ("request", hidden(&consent, "request")),
-        ("scope", "openid".to_owned()),
-        ("scope", "read".to_owned()),
-        ("scope", "write".to_owned()),
         ("duration", "3600".to_owned()),
         ("action", "approve".to_owned()),
     ];
+    form.extend(scopes.iter().map(|s| ("scope", (*s).to_owned())));
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (_, location, _) = b.post("/consent", &form).await;
     let code = query_param(&location.expect("redirect"), "code").expect("code");
@@ -181,7 +198,7 @@ pub async fn alice_signs_in_for_planner(w: &World) -> (String, Browser) {
         .app
         .post_form(
             "/token",
-            Some(&basic("planner-client", "planner-secret-0123456789")),
+            Some(&basic(client_id, secret)),
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &code),
@@ -750,41 +767,8 @@ async fn a_consent_that_named_no_resource_lets_the_agent_reach_none() {
         ))
         .await;
     // Alice approves the scribe for sign-in and `read`, on no resource at all.
-    let b = Browser::new(&w.app);
-    let (verifier, challenge) = pkce();
-    let url = format!(
-        "/authorize?response_type=code&client_id=scribe-client&redirect_uri={REDIRECT}&scope=openid%20read\
-         &state=st&code_challenge={challenge}&code_challenge_method=S256"
-    );
-    let (_, at, _) = b.follow(&url).await;
-    let (_, next, _) = sign_in(&b, &at, "alice", "correct horse battery").await;
-    let (_, _, consent) = b.follow(&next.expect("location")).await;
-    let form = [
-        ("csrf", hidden(&consent, "csrf")),
-        ("request", hidden(&consent, "request")),
-        ("scope", "openid".to_owned()),
-        ("scope", "read".to_owned()),
-        ("duration", "3600".to_owned()),
-        ("action", "approve".to_owned()),
-    ];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (_, location, _) = b.post("/consent", &form).await;
-    let code = query_param(&location.expect("redirect"), "code").expect("code");
-    let r = w
-        .app
-        .post_form(
-            "/token",
-            Some(&basic("scribe-client", "scribe-secret-0123456789")),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    let user_token = r.body["access_token"].as_str().expect("token").to_owned();
     let client = ("scribe-client", "scribe-secret-0123456789");
+    let (user_token, _) = alice_approves(&w, client, &["openid", "read"], None).await;
     for extra in [vec![], vec![("resource", API)]] {
         let r = exchange(&w, client, &scribe, &user_token, &extra).await;
         assert_eq!(

@@ -129,7 +129,25 @@ impl Application {
                 .wrap(telemetry::request_tracing())
                 .wrap(telemetry::security_headers())
                 .configure(routes)
-                .service(web::scope("").wrap(sessions).configure(pages))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    let body = serde_json::json!({ "error": "invalid_request", "error_description": e.to_string() });
+                    actix_web::error::InternalError::from_response(e, actix_web::HttpResponse::BadRequest().json(body))
+                        .into()
+                }))
+                .service(
+                    web::scope("")
+                        .wrap(sessions)
+                        // A malformed query on a page gets a page, not a bare text answer.
+                        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                            let page = crate::interaction::error_page(
+                                actix_web::http::StatusCode::BAD_REQUEST,
+                                "This request cannot continue",
+                                "The address is missing a parameter or has a malformed one.",
+                            );
+                            actix_web::error::InternalError::from_response(e, page).into()
+                        }))
+                        .configure(pages),
+                )
         })
         .listen(listener)?
         .disable_signals();

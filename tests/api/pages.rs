@@ -529,3 +529,27 @@ async fn logging_out_needs_a_confirmation_or_a_valid_id_token_hint_with_a_regist
     let location = authorize_in(&b, &AuthRequest::rp(&p.challenge)).await;
     assert!(query_param(&location, "code").is_some(), "{location}");
 }
+
+#[tokio::test]
+async fn a_page_missing_its_parameters_answers_with_an_error_page() {
+    let app = crate::helpers::spawn_app().await;
+    for path in ["/consent", "/authorize/continue", "/consent?request="] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .expect("sent");
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = r.text().await.expect("body");
+        assert!((400..500).contains(&status), "{path}: {status}");
+        assert!(ctype.starts_with("text/html"), "{path}: an HTML page, not {ctype:?}");
+        assert!(body.contains("<main>"), "{path}: {body}");
+    }
+}

@@ -751,6 +751,8 @@ async fn the_admin_api_answers_bad_input_with_json_errors() {
         .await
         .expect("sent");
     assert_eq!(r.status().as_u16(), 400, "a malformed filter is a 400, not a 500");
+    let v: Value = r.json().await.expect("a JSON error body");
+    assert_eq!(v["error"], "invalid_request");
 }
 
 #[tokio::test]

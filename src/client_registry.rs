@@ -38,6 +38,10 @@ pub struct ClientSpec {
     /// `RS256` (default) or `ES256`.
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// Registered agents that may act with this client's tokens, when an
+    /// authorization request names one in `requested_actor` and the user approves.
+    #[serde(default)]
+    pub agents: Vec<String>,
 }
 
 fn default_grant_types() -> Vec<String> {
@@ -124,6 +128,7 @@ impl ClientSpec {
             updated_at: now,
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
             id_token_alg,
+            agents: self.agents.clone(),
         };
         client.validate().map_err(invalid)?;
         Ok(client)
@@ -164,4 +169,5 @@ fn same_registration(a: &Client, b: &Client) -> bool {
         && a.access_token_ttl == b.access_token_ttl
         && a.post_logout_redirect_uris == b.post_logout_redirect_uris
         && a.id_token_alg == b.id_token_alg
+        && a.agents == b.agents
 }

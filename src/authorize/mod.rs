@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub use pkce::{hash_code, pkce_matches, valid_verifier};
 
 use crate::domain::{
-    Agent, AuthMethod, Client, ClientId, Grant, GrantStatus, GrantType, ResourceUri, Scope, User, UserId,
+    Agent, AgentStatus, AuthMethod, Client, ClientId, Grant, GrantStatus, GrantType, ResourceUri, Scope, User, UserId,
 };
 use crate::form::Form;
 use crate::storage::interactions::{self, AuthRequestRow, CodeRow};
@@ -206,6 +206,10 @@ pub async fn start(db: &Db, issuer: &str, form: &Form, now: i64) -> Result<AuthR
         .map(|m| m.parse::<i64>().ok().filter(|v| *v >= 0))
         .map(|m| m.ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer")))
         .transpose()?;
+    let requested_actor = match form.get("requested_actor") {
+        Some(a) => Some(requested_actor(db, &client, a).await?.map_err(|(e, d)| fail(e, &d))?),
+        None => None,
+    };
     let too_long = |v: Option<&str>| v.is_some_and(|v| v.len() > 512);
     if too_long(state) || too_long(form.get("nonce")) || too_long(form.get("login_hint")) {
         return Err(fail(
@@ -229,10 +233,35 @@ pub async fn start(db: &Db, issuer: &str, form: &Form, now: i64) -> Result<AuthR
         created_at: now,
         expires_at: now + REQUEST_TTL_SECS,
         completed: false,
+        requested_actor,
     };
     let stored = row.clone();
     db.run(move |c| interactions::insert_request(c, &stored)).await?;
     Ok(row)
+}
+
+/// `requested_actor` (draft-oauth-ai-agents-on-behalf-of-user §4.1): the
+/// registered agent the client asks may act with the user's tokens. It must be
+/// the client's own agent or one the client's registration lists, and active.
+/// The inner error is what to tell the client (error code, description).
+async fn requested_actor(
+    db: &Db,
+    client: &Client,
+    id: &str,
+) -> Result<Result<String, (&'static str, String)>, StorageError> {
+    let (aid, cid) = (id.to_owned(), client.id.clone());
+    let (agent, own) = db
+        .run(move |c| Ok((agents::get(c, &aid)?, agents::by_client(c, &cid)?)))
+        .await?;
+    let named = client.agents.iter().any(|a| a == id) || own.is_some_and(|o| o.id == id);
+    Ok(match agent {
+        Some(a) if named && a.status == AgentStatus::Active => Ok(a.id),
+        Some(_) if named => Err(("access_denied", format!("the agent {id} is suspended"))),
+        _ => Err((
+            "invalid_request",
+            "requested_actor is not an agent this client may name".into(),
+        )),
+    })
 }
 
 pub fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
@@ -255,9 +284,13 @@ pub fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
 pub struct Pending {
     pub row: AuthRequestRow,
     pub client: Arc<Client>,
-    /// The registered agent this client acts for, if any: the consent screen says so,
-    /// and the grant names it (RFC 8693 §4.4 `may_act`).
+    /// The registered agent that would act with the user's tokens, if any: the
+    /// one the request names in `requested_actor`, else the client's own agent.
+    /// The consent screen says so, and the grant and the tokens name it
+    /// (RFC 8693 §4.4 `may_act`).
     pub agent: Option<Agent>,
+    /// True when the client itself is that agent's client.
+    pub client_is_agent: bool,
     pub scope: Scope,
     pub resource: Option<ResourceUri>,
     pub prompt: Prompt,
@@ -278,9 +311,23 @@ pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, Author
         ));
     }
     let cid = ClientId::parse(&row.client_id).map_err(|_| AuthorizeError::Page("Unknown application.".into()))?;
-    let (client, agent) = db
-        .run(move |c| Ok((clients::get(c, &cid)?, agents::by_client(c, &cid)?)))
+    let requested = row.requested_actor.clone();
+    let (client, own, agent) = db
+        .run(move |c| {
+            let own = agents::by_client(c, &cid)?;
+            let agent = match requested {
+                Some(a) => agents::get(c, &a)?,
+                None => own.clone(),
+            };
+            Ok((clients::get(c, &cid)?, own, agent))
+        })
         .await?;
+    if row.requested_actor.is_some() && agent.is_none() {
+        return Err(AuthorizeError::Page(
+            "The agent named by this request is no longer registered.".into(),
+        ));
+    }
+    let client_is_agent = matches!((&own, &agent), (Some(o), Some(a)) if o.id == a.id);
     let client = client.ok_or_else(|| AuthorizeError::Page("This application is no longer registered.".into()))?;
     let corrupt = |_| AuthorizeError::Storage(StorageError::Corrupt("auth request".into()));
     Ok(Pending {
@@ -294,6 +341,7 @@ pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, Author
         prompt: parse_prompt(row.prompt.as_deref()).unwrap_or_default(),
         client: Arc::new(client),
         agent,
+        client_is_agent,
         row,
     })
 }
@@ -307,6 +355,17 @@ impl Pending {
             error,
             description,
         )
+    }
+
+    /// The agent the user's approval would name, refused while it is suspended.
+    fn check_agent(&self, issuer: &str) -> Result<Option<String>, AuthorizeError> {
+        match &self.agent {
+            Some(a) if a.status != AgentStatus::Active => {
+                Err(self.error(issuer, "access_denied", &format!("the agent {} is suspended", a.id)))
+            }
+            Some(a) => Ok(Some(a.id.clone())),
+            None => Ok(None),
+        }
     }
 
     /// Does the user need to (re-)authenticate for this request?
@@ -354,7 +413,13 @@ pub async fn after_login(
     }
     let (uid, cid) = (user.id.clone(), p.client.id.clone());
     let existing = db.run(move |c| grants::active_for(c, &uid, &cid, now)).await?;
-    let covering = existing.into_iter().find(|g| g.covers(&p.scope, p.resource.as_ref()));
+    let agent = match p.check_agent(issuer) {
+        Ok(a) => a,
+        Err(e) => return Ok(Next::Redirect(redirect_of(e))),
+    };
+    let covering = existing
+        .into_iter()
+        .find(|g| g.covers(&p.scope, p.resource.as_ref()) && agent.as_ref().is_none_or(|a| g.agents.contains(a)));
     match covering {
         Some(g) if !p.prompt.consent => {
             let url = finish(db, issuer, p, user, &g, auth_time, now).await?;
@@ -412,6 +477,7 @@ pub async fn approve(
             "The consent form was altered. Start again from the application.".into(),
         ));
     }
+    let agent = p.check_agent(issuer)?;
     let resources = match &p.resource {
         Some(r) => vec![r.clone()],
         None => p.client.resources.clone(),
@@ -426,7 +492,7 @@ pub async fn approve(
         created_at: now,
         expires_at: now + duration,
         last_used_at: None,
-        agents: p.agent.iter().map(|a| a.id.clone()).collect(),
+        agents: agent.into_iter().collect(),
     };
     let g = grant.clone();
     db.run(move |c| grants::insert(c, &g)).await?;
@@ -460,6 +526,8 @@ async fn finish(
         used: false,
         access_jti: None,
         refresh_family: None,
+        // The grant names this agent (checked above, or it was just approved).
+        may_act: p.agent.as_ref().map(|a| a.id.clone()),
     };
     let request_id = p.row.request_id.clone();
     let gid = grant.id.clone();

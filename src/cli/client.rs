@@ -11,6 +11,8 @@ use crate::domain::{AuthMethod, Client, ClientId};
 use crate::storage::{clients, Db};
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ClientCommand {
     /// Register a client. Prints its id and, for secret-based clients, the secret (once).
     Create {
@@ -40,6 +42,9 @@ pub enum ClientCommand {
         /// Access-token lifetime in seconds (capped by the server ceiling).
         #[arg(long)]
         access_token_ttl: Option<i64>,
+        /// A registered agent that may act with this client's tokens (`requested_actor`), repeatable.
+        #[arg(long = "agent")]
+        agents: Vec<String>,
     },
     /// List clients.
     List,
@@ -61,6 +66,7 @@ pub fn run(cmd: ClientCommand, db: &Db) -> anyhow::Result<()> {
             redirect_uris,
             jwks_file,
             access_token_ttl,
+            agents,
         } => {
             let secret = AuthMethod::parse(&auth_method)
                 .filter(|m| m.uses_secret())
@@ -86,6 +92,7 @@ pub fn run(cmd: ClientCommand, db: &Db) -> anyhow::Result<()> {
                 access_token_ttl,
                 post_logout_redirect_uris: Vec::new(),
                 id_token_signed_response_alg: None,
+                agents,
             };
             let client = spec.to_client(None, clock::now())?;
             db.run_blocking(|c| clients::insert(c, &client)).map_err(|e| match e {
@@ -137,6 +144,7 @@ pub fn describe(c: &Client) -> serde_json::Value {
         "resources": c.resources.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "jwks": c.jwks,
         "access_token_ttl": c.access_token_ttl,
+        "agents": c.agents,
         "client_id_issued_at": c.created_at,
     })
 }

@@ -90,6 +90,10 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// `id_token_signed_response_alg` (OIDC Registration §2): RS256 unless ES256 was asked for.
     pub id_token_alg: crate::tokens::Alg,
+    /// Registered agents that may act with this client's tokens: the ones its
+    /// authorization requests may name in `requested_actor` (the user still
+    /// approves each on the consent screen).
+    pub agents: Vec<String>,
 }
 
 impl Client {
@@ -129,6 +133,9 @@ impl Client {
         // RFC 9700 §4.15: a client id must never be mistaken for a user's subject (a UUID).
         if uuid::Uuid::parse_str(self.id.as_str()).is_ok() {
             return Err("client_id must not be a UUID: those are user subjects".into());
+        }
+        for a in &self.agents {
+            super::agent::validate_agent_id(a).map_err(|e| format!("agents: {e}"))?;
         }
         if let Some(ttl) = self.access_token_ttl {
             if ttl <= 0 {

@@ -82,6 +82,7 @@ pub async fn grant(
             grant_id: &row.grant_id,
             scope: &scope,
             resource: row.resource.as_deref(),
+            may_act: row.may_act.as_deref(),
             nonce: row.nonce.as_deref(),
             auth_time: row.auth_time,
             family: None,

@@ -156,6 +156,8 @@ pub struct UserIssue<'a> {
     /// The refresh-token family to continue (refresh grant), or None for a new one.
     pub family: Option<&'a str>,
     pub refresh_expires_at: Option<i64>,
+    /// The agent the user approved to act with these tokens (from the code or the refresh token).
+    pub may_act: Option<&'a str>,
 }
 
 pub struct Issued {
@@ -219,8 +221,11 @@ pub async fn issue_for_user(
         scope: (!u.scope.is_empty()).then(|| u.scope.to_string()),
         grant_id: Some(grant.id.clone()),
         act: None,
-        // RFC 8693 §4.4: the agent(s) the user approved may act with this token.
-        may_act: grant.agents.first().map(|a| serde_json::json!({ "sub": a })),
+        // RFC 8693 §4.4: the agent the user approved (and the grant still names) may act with this token.
+        may_act: u
+            .may_act
+            .filter(|a| grant.agents.iter().any(|g| g == a))
+            .map(|a| serde_json::json!({ "sub": a })),
         authorization_details: None,
         anc: None,
     };
@@ -263,6 +268,7 @@ pub async fn issue_for_user(
             expires_at: u.refresh_expires_at.unwrap_or(grant.expires_at).min(grant.expires_at),
             used: false,
             revoked: false,
+            may_act: u.may_act.map(str::to_owned),
         };
         ctx.db.run(move |c| interactions::insert_refresh(c, &row)).await?;
         (Some(token), Some(family))

@@ -77,6 +77,7 @@ pub async fn grant(
             grant_id: &row.grant_id,
             scope: &scope,
             resource: row.resource.as_deref(),
+            may_act: row.may_act.as_deref(),
             nonce: None,
             auth_time: row.auth_time,
             family: Some(&row.family_id),

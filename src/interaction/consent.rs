@@ -63,10 +63,10 @@ pub async fn get_consent(state: web::Data<AppState>, q: web::Query<ConsentQuery>
         })
         .collect();
     let csrf = csrf_token(&session);
-    let kind = match (&p.agent, p.client.auth_method) {
-        (Some(_), _) => "AI agent",
-        (None, AuthMethod::None) => "public application",
-        (None, _) => "application",
+    let kind = match (p.client_is_agent, p.client.auth_method) {
+        (true, _) => "AI agent",
+        (false, AuthMethod::None) => "public application",
+        (false, _) => "application",
     };
     let agent = p.agent.as_ref().map(|a| AgentView {
         id: a.id.clone(),
@@ -84,6 +84,7 @@ pub async fn get_consent(state: web::Data<AppState>, q: web::Query<ConsentQuery>
         StatusCode::OK,
         &ConsentPage {
             agent,
+            client_is_agent: p.client_is_agent,
             csrf: &csrf,
             request: &p.row.request_id,
             client_name: &p.client.name,

@@ -42,6 +42,8 @@ pub struct AgentView {
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub agent: Option<AgentView>,
+    /// False when a third-party application asks that the agent act with its tokens.
+    pub client_is_agent: bool,
     pub csrf: &'a str,
     pub request: &'a str,
     pub client_name: &'a str,

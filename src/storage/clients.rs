@@ -23,6 +23,7 @@ struct ClientRow {
     updated_at: i64,
     post_logout_redirect_uris: String,
     id_token_signed_response_alg: String,
+    agents: String,
 }
 
 fn corrupt(what: &str) -> StorageError {
@@ -61,6 +62,7 @@ impl TryFrom<ClientRow> for Client {
             post_logout_redirect_uris: strings(&r.post_logout_redirect_uris)?,
             id_token_alg: crate::tokens::Alg::parse(&r.id_token_signed_response_alg)
                 .ok_or_else(|| corrupt("id_token_signed_response_alg"))?,
+            agents: strings(&r.agents)?,
         })
     }
 }
@@ -83,6 +85,7 @@ impl From<&Client> for ClientRow {
             updated_at: c.updated_at,
             post_logout_redirect_uris: json(c.post_logout_redirect_uris.iter().map(String::as_str).collect()),
             id_token_signed_response_alg: c.id_token_alg.as_str().to_owned(),
+            agents: json(c.agents.iter().map(String::as_str).collect()),
         }
     }
 }

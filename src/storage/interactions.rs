@@ -26,6 +26,8 @@ pub struct AuthRequestRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub completed: bool,
+    /// The registered agent the client asked may act with the user's tokens.
+    pub requested_actor: Option<String>,
 }
 
 pub fn insert_request(conn: &mut DbConnection, r: &AuthRequestRow) -> Result<(), StorageError> {
@@ -85,6 +87,8 @@ pub struct CodeRow {
     pub used: bool,
     pub access_jti: Option<String>,
     pub refresh_family: Option<String>,
+    /// The agent the user approved to act with the tokens (RFC 8693 §4.4 `may_act`).
+    pub may_act: Option<String>,
 }
 
 pub fn insert_code(conn: &mut DbConnection, c: &CodeRow) -> Result<(), StorageError> {
@@ -158,6 +162,8 @@ pub struct RefreshRow {
     pub expires_at: i64,
     pub used: bool,
     pub revoked: bool,
+    /// Carried from the code to every rotation (RFC 8693 §4.4 `may_act`).
+    pub may_act: Option<String>,
 }
 
 pub fn insert_refresh(conn: &mut DbConnection, r: &RefreshRow) -> Result<(), StorageError> {

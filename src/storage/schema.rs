@@ -16,6 +16,7 @@ diesel::table! {
         updated_at -> BigInt,
         post_logout_redirect_uris -> Text,
         id_token_signed_response_alg -> Text,
+        agents -> Text,
     }
 }
 
@@ -88,6 +89,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         completed -> Bool,
+        requested_actor -> Nullable<Text>,
     }
 }
 
@@ -123,6 +125,7 @@ diesel::table! {
         used -> Bool,
         access_jti -> Nullable<Text>,
         refresh_family -> Nullable<Text>,
+        may_act -> Nullable<Text>,
     }
 }
 
@@ -141,6 +144,7 @@ diesel::table! {
         expires_at -> BigInt,
         used -> Bool,
         revoked -> Bool,
+        may_act -> Nullable<Text>,
     }
 }
 

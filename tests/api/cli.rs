@@ -257,6 +257,29 @@ async fn client_create_list_show_and_delete_manage_a_working_client() {
     assert!(!show.stdout.contains("$argon2"), "nor its hash");
     assert!(!show.stdout.to_lowercase().contains("hash"), "{}", show.stdout);
 
+    // An application may list the agents that may act with its tokens (`requested_actor`).
+    let with_agent = deputy(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Chat app",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://chat.example/cb",
+            "--agent",
+            "planner",
+        ],
+    )
+    .await;
+    assert!(with_agent.success, "{with_agent:?}");
+    let out: serde_json::Value = serde_json::from_str(&with_agent.stdout).expect("create prints JSON");
+    assert_eq!(out["agents"], serde_json::json!(["planner"]), "{out}");
+    let bad = deputy(&db, &["client", "create", "--name", "Bad", "--agent", "not an id"]).await;
+    assert!(!bad.success && bad.stderr.contains("agents"), "{bad:?}");
+
     // An id that is taken is refused.
     let dup = deputy(
         &db,

@@ -159,6 +159,24 @@ impl TestApp {
         start(settings, listener, self._dir.clone()).await
     }
 
+    /// Runs `deputy ARGS` against the app's storage, with nothing inherited from this process.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deputy"));
+        cmd.args(args)
+            .env_clear()
+            .env("DEPUTY_DATABASE_URL", &self.settings.database_url)
+            .env("RUST_LOG", "warn")
+            .current_dir(std::env::temp_dir());
+        // The operator runs the CLI with the deployment's configuration, Redis included.
+        if let Some(redis) = &self.settings.redis_url {
+            cmd.env("DEPUTY_REDIS_URL", redis)
+                .env("DEPUTY_REDIS_PREFIX", &self.settings.redis_prefix);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("the deputy binary runs"))
+            .await
+            .expect("join")
+    }
+
     /// Applies an import file (TOML) to this app's database.
     pub async fn import(&self, toml_text: &str) {
         let file = deputy::import::parse(toml_text).expect("valid import file");

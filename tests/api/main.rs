@@ -17,5 +17,6 @@ mod private_key_jwt;
 mod refresh;
 mod revocation;
 mod serve;
+mod third_party_agents;
 mod token_errors;
 mod token_exchange;

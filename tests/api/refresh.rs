@@ -4,7 +4,6 @@
 //! bearer errors (RFC 6750 §3, OIDC Core §5.3).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use crate::authorize_errors::{
     active, authorize_in, code_of, pkce, redeem, refresh, rp, rp_tokens, str_of, AuthRequest, API, PASSWORD,
@@ -232,24 +231,6 @@ async fn withdrawing_consent_on_the_account_page_ends_refresh_and_access_on_ever
     assert_eq!(info.status, 401, "{:?}", info.body);
 }
 
-/// Runs `deputy ARGS` against the app's storage, with nothing inherited from this process.
-async fn deputy(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deputy"));
-    cmd.args(args)
-        .env_clear()
-        .env("DEPUTY_DATABASE_URL", &app.settings.database_url)
-        .env("RUST_LOG", "warn")
-        .current_dir(std::env::temp_dir());
-    // The operator runs the CLI with the deployment's configuration, Redis included.
-    if let Some(redis) = &app.settings.redis_url {
-        cmd.env("DEPUTY_REDIS_URL", redis)
-            .env("DEPUTY_REDIS_PREFIX", &app.settings.redis_prefix);
-    }
-    tokio::task::spawn_blocking(move || cmd.output().expect("the deputy binary runs"))
-        .await
-        .expect("join")
-}
-
 #[tokio::test]
 async fn a_disabled_user_can_neither_refresh_nor_sign_in() {
     let app = spawn_app().await;
@@ -258,7 +239,7 @@ async fn a_disabled_user_can_neither_refresh_nor_sign_in() {
     let t0 = rp_tokens(&app, &b).await;
     let (a0, r0) = (str_of(&t0, "access_token"), str_of(&t0, "refresh_token"));
 
-    let out = deputy(&app, &["user", "disable", "alice"]).await;
+    let out = app.cli(&["user", "disable", "alice"]).await;
     assert!(out.status.success(), "{out:?}");
 
     let r = refresh(&app, &rp(), r0, None).await;

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use crate::browser_flow::{hidden, pkce, query_param, sign_in, Browser};
 use crate::helpers::{basic, spawn_app, RedisChoice, TestApp};
 
-const API: &str = "https://api.example.com";
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const API: &str = "https://api.example.com";
+pub const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
-const REDIRECT: &str = "https://planner.example/cb";
+pub const REDIRECT: &str = "https://planner.example/cb";
 
 pub struct AgentKey {
     pub id: String,
@@ -164,15 +164,32 @@ pub async fn alice_signs_in_for_planner(w: &World) -> (String, Browser) {
 /// whose consent screen must name the agent's publisher; the client redeems the code.
 pub async fn alice_approves(
     w: &World,
-    (client_id, secret): (&str, &str),
+    client: (&str, &str),
     scopes: &[&str],
     resource: Option<&str>,
 ) -> (String, Browser) {
+    let extra = resource.map(|r| format!("&resource={r}")).unwrap_or_default();
+    let (tokens, browser, consent) = alice_approves_with(w, client, scopes, &extra).await;
+    let token = tokens["access_token"].as_str().expect("token").to_owned();
+    assert!(
+        consent.contains("Acme Agents"),
+        "the consent screen names the agent's publisher: {consent}"
+    );
+    (token, browser)
+}
+
+/// [`alice_approves`] with more authorization request parameters (`&name=value...`);
+/// returns the token response and the consent screen as shown.
+pub async fn alice_approves_with(
+    w: &World,
+    (client_id, secret): (&str, &str),
+    scopes: &[&str],
+    extra: &str,
+) -> (Value, Browser, String) {
     let b = Browser::new(&w.app);
     let (verifier, challenge) = pkce();
-    let resource = resource.map(|r| format!("&resource={r}")).unwrap_or_default();
     let url = format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope={}{resource}\
+        "/authorize?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope={}{extra}\
          &state=st&code_challenge={challenge}&code_challenge_method=S256",
         scopes.join("%20")
     );
@@ -180,10 +197,6 @@ pub async fn alice_approves(
     let (_, next, _) = sign_in(&b, &at, "alice", "correct horse battery").await;
     let (status, _, consent) = b.follow(&next.expect("location")).await;
     assert_eq!(status, 200, "{consent}");
-    assert!(
-        consent.contains("Acme Agents"),
-        "the consent screen names the agent's publisher: {consent}"
-    );
     let mut form = vec![
         ("csrf", hidden(&consent, "csrf")),
         ("request", hidden(&consent, "request")),
@@ -208,7 +221,7 @@ pub async fn alice_approves(
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    (r.body["access_token"].as_str().expect("token").to_owned(), b)
+    (r.body, b, consent)
 }
 
 pub async fn exchange(
@@ -232,8 +245,8 @@ pub async fn exchange(
         .await
 }
 
-const PLANNER: (&str, &str) = ("planner-client", "planner-secret-0123456789");
-const BOOKER: (&str, &str) = ("booker-client", "booker-secret-0123456789");
+pub const PLANNER: (&str, &str) = ("planner-client", "planner-secret-0123456789");
+pub const BOOKER: (&str, &str) = ("booker-client", "booker-secret-0123456789");
 
 #[tokio::test]
 async fn an_agent_gets_a_narrow_token_and_a_sub_agent_a_narrower_one_with_nested_act() {
@@ -285,14 +298,7 @@ async fn an_agent_gets_a_narrow_token_and_a_sub_agent_a_narrower_one_with_nested
 
     // The kill switch: suspending the planner revokes both delegated tokens at once,
     // and the user's own token is untouched.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deputy"))
-        .args(["agent", "suspend", "planner"])
-        .env_clear()
-        .env("DEPUTY_DATABASE_URL", &w.app.settings.database_url)
-        .envs(w.app.settings.redis_url.iter().map(|u| ("DEPUTY_REDIS_URL", u.clone())))
-        .env("DEPUTY_REDIS_PREFIX", &w.app.settings.redis_prefix)
-        .output()
-        .expect("deputy runs");
+    let out = w.app.cli(&["agent", "suspend", "planner"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let peer = w.app.spawn_peer().await;
     for (who, t) in [("planner", &planner_token), ("booker", &booker_token)] {
@@ -588,12 +594,9 @@ async fn the_admin_api_lists_suspends_and_shows_the_audit_and_audit_tail_streams
     assert!(kinds.contains(&("token_exchange", "issued")), "{kinds:?}");
     assert!(kinds.contains(&("agent_suspended", "suspended")), "{kinds:?}");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deputy"))
-        .args(["audit", "tail", "--agent", "planner", "--decision", "issued"])
-        .env_clear()
-        .env("DEPUTY_DATABASE_URL", &app.settings.database_url)
-        .output()
-        .expect("deputy runs");
+    let out = app
+        .cli(&["audit", "tail", "--agent", "planner", "--decision", "issued"])
+        .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -16,7 +16,8 @@
 //! 5. It waits while you suspend the planner or withdraw alice's consent, then
 //!    shows that both agents' tokens are refused.
 //!
-//! `DEPUTY_URL` names Deputy (default `http://127.0.0.1:8080`).
+//! `DEPUTY_URL` names Deputy (default `http://127.0.0.1:8080`); `CALENDAR_URL`
+//! the calendar API (default `http://127.0.0.1:9100`, as in examples/demo/world.toml).
 
 use std::io::{BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -32,7 +33,12 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const RESOURCE: &str = "http://127.0.0.1:9100";
+static RESOURCE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("CALENDAR_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:9100".into())
+        .trim_end_matches('/')
+        .to_owned()
+});
 const CALLBACK_LISTEN: &str = "127.0.0.1:9200";
 const REDIRECT_URI: &str = "http://127.0.0.1:9200/callback";
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -101,7 +107,7 @@ async fn run() -> anyhow::Result<()> {
             ("client_id", PLANNER.client_id),
             ("redirect_uri", REDIRECT_URI),
             ("scope", "openid calendar:read calendar:write"),
-            ("resource", RESOURCE),
+            ("resource", RESOURCE.as_str()),
             ("state", &state),
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
@@ -150,7 +156,7 @@ async fn run() -> anyhow::Result<()> {
         .exchange(
             &PLANNER,
             &user_token,
-            &[("scope", "calendar:read"), ("resource", RESOURCE)],
+            &[("scope", "calendar:read"), ("resource", RESOURCE.as_str())],
         )
         .await
         .context("the planner's token exchange")?;
@@ -225,7 +231,7 @@ async fn run() -> anyhow::Result<()> {
         .exchange(
             &PLANNER,
             &user_token,
-            &[("scope", "calendar:read"), ("resource", RESOURCE)],
+            &[("scope", "calendar:read"), ("resource", RESOURCE.as_str())],
         )
         .await;
     match again {
@@ -322,9 +328,9 @@ async fn discover(url: &str, http: reqwest::Client) -> anyhow::Result<Deputy> {
 }
 
 async fn check_resource_server(http: &reqwest::Client) -> anyhow::Result<()> {
-    get_when_up(http, &format!("{RESOURCE}/"), "the calendar API")
+    get_when_up(http, &format!("{}/", *RESOURCE), "the calendar API")
         .await
-        .map_err(|e| not_answering(e, "The calendar API", RESOURCE, "cargo run --example resource_server"))?;
+        .map_err(|e| not_answering(e, "The calendar API", &RESOURCE, "cargo run --example resource_server"))?;
     Ok(())
 }
 
@@ -528,11 +534,11 @@ fn show_claims(c: &Value) {
 /// GET /calendar with a bearer token: the status and the JSON answer.
 async fn call_calendar(http: &reqwest::Client, token: &str) -> anyhow::Result<(u16, Value)> {
     let r = http
-        .get(format!("{RESOURCE}/calendar"))
+        .get(format!("{}/calendar", *RESOURCE))
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| not_answering(e, "The calendar API", RESOURCE, "cargo run --example resource_server"))?;
+        .map_err(|e| not_answering(e, "The calendar API", &RESOURCE, "cargo run --example resource_server"))?;
     let status = r.status().as_u16();
     Ok((status, r.json().await.unwrap_or(Value::Null)))
 }

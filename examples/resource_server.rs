@@ -5,6 +5,9 @@
 //! cargo run --example resource_server     # listens on http://127.0.0.1:9100
 //! ```
 //!
+//! `CALENDAR_URL` moves it (default `http://127.0.0.1:9100`; it listens on that
+//! URL's host and port, and that URL is the `aud` its tokens must carry).
+//!
 //! `GET /calendar` with `Authorization: Bearer <token>`. Each request is checked
 //! the way any resource server should check a Deputy access token:
 //!
@@ -17,7 +20,7 @@
 //!
 //! `DEPUTY_URL` names Deputy (default `http://127.0.0.1:8080`).
 
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
@@ -27,8 +30,12 @@ use josekit::jws::ES256;
 use serde_json::{json, Map, Value};
 
 /// This API's address, which is also its resource indicator: the `aud` its tokens must carry.
-const RESOURCE: &str = "http://127.0.0.1:9100";
-const LISTEN: &str = "127.0.0.1:9100";
+static RESOURCE: LazyLock<String> = LazyLock::new(|| {
+    std::env::var("CALENDAR_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:9100".into())
+        .trim_end_matches('/')
+        .to_owned()
+});
 /// The client this API introspects as (examples/demo/world.toml; a demo secret).
 const INTROSPECT_ID: &str = "calendar-api";
 const INTROSPECT_SECRET: &str = "calendar-api-secret-0123456789";
@@ -149,16 +156,17 @@ impl State {
             return Err(refuse("iss", format!("issued by {iss:?}, not by {}", self.deputy)));
         }
         let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == RESOURCE,
-            Some(Value::Array(a)) => a.iter().any(|a| a == RESOURCE),
+            Some(Value::String(a)) => *a == *RESOURCE,
+            Some(Value::Array(a)) => a.iter().any(|a| a.as_str() == Some(RESOURCE.as_str())),
             _ => false,
         };
         if !aud_ok {
             return Err(refuse(
                 "aud",
                 format!(
-                    "meant for {}, not for {RESOURCE}",
-                    claims.get("aud").unwrap_or(&Value::Null)
+                    "meant for {}, not for {}",
+                    claims.get("aud").unwrap_or(&Value::Null),
+                    *RESOURCE
                 ),
             ));
         }
@@ -289,13 +297,17 @@ async fn answer(req: &HttpRequest, state: &State) -> Result<(Value, String), Ref
 async fn index() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "service": "Deputy demo calendar API",
-        "resource": RESOURCE,
+        "resource": *RESOURCE,
         "try": "GET /calendar with Authorization: Bearer <token>",
     }))
 }
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    let listen = url::Url::parse(&RESOURCE)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .ok_or_else(|| std::io::Error::other(format!("CALENDAR_URL {} is not an http URL", *RESOURCE)))?;
     let deputy = std::env::var("DEPUTY_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
         .trim_end_matches('/')
@@ -316,8 +328,11 @@ async fn main() -> std::io::Result<()> {
             .route("/calendar", web::get().to(calendar))
     })
     .workers(1)
-    .bind(LISTEN)
-    .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {LISTEN} (already running?): {e}")))?;
-    println!("calendar API on {RESOURCE}: GET /calendar with a bearer token; trusting Deputy at {deputy}");
+    .bind(listen.as_str())
+    .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen} (already running?): {e}")))?;
+    println!(
+        "calendar API on {}: GET /calendar with a bearer token; trusting Deputy at {deputy}",
+        *RESOURCE
+    );
     server.run().await
 }

@@ -9,10 +9,8 @@
 //!
 //! Needs `chromium` and `chromedriver` (as `e2e_browser.rs`) and the example
 //! binary (`cargo build --examples`; `.ci/test` builds all targets). The
-//! example listens on its fixed port 9100, so this test fails clearly when
-//! something else holds it.
+//! example listens on a free port chosen here (`CALENDAR_URL`).
 
-use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,9 +25,8 @@ use crate::e2e_browser::{free_port, required_program, start_relying_party, wait_
 use crate::helpers::{basic, spawn_app_with, RedisChoice, TestApp};
 use crate::token_exchange::{exchange, toml_inline, AgentKey, World};
 
-/// The example calendar API: its address is its resource indicator (fixed in the example).
-const CALENDAR: &str = "http://127.0.0.1:9100";
-const CALENDAR_LISTEN: &str = "127.0.0.1:9100";
+/// The example calendar API: its address (on a free port) is its resource indicator.
+static CALENDAR: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("http://127.0.0.1:{}", free_port()));
 /// The client the example introspects as (its constants, as in examples/demo/world.toml).
 const CALENDAR_RS: (&str, &str) = ("calendar-api", "calendar-api-secret-0123456789");
 const PLANNER: (&str, &str) = ("planner-client", "planner-secret-0123456789");
@@ -57,7 +54,7 @@ client_secret = "{planner_secret}"
 grant_types = ["authorization_code", "{EXCHANGE}"]
 redirect_uris = ["http://127.0.0.1/callback"]
 scope = "openid calendar:read calendar:write"
-resources = ["{CALENDAR}"]
+resources = ["{calendar}"]
 
 [[clients]]
 client_id = "{booker_id}"
@@ -71,7 +68,7 @@ client_id = "{rs_id}"
 client_name = "Calendar API (resource server)"
 client_secret = "{rs_secret}"
 grant_types = ["client_credentials"]
-resources = ["{CALENDAR}"]
+resources = ["{calendar}"]
 
 [[agents]]
 agent_id = "planner"
@@ -80,7 +77,7 @@ name = "Trip planner"
 description = "Plans trips around your calendar."
 publisher = "Acme Agents"
 allowed_scopes = "calendar:read calendar:write"
-allowed_audiences = ["{CALENDAR}"]
+allowed_audiences = ["{calendar}"]
 max_token_ttl = 120
 max_delegation_depth = 2
 may_delegate_to = ["booker"]
@@ -93,7 +90,7 @@ name = "Booker"
 description = "Books the slots the planner picks."
 publisher = "Acme Agents"
 allowed_scopes = "calendar:read"
-allowed_audiences = ["{CALENDAR}"]
+allowed_audiences = ["{calendar}"]
 max_token_ttl = 60
 max_delegation_depth = 2
 jwks = {{ keys = [{booker_key}] }}
@@ -102,6 +99,7 @@ jwks = {{ keys = [{booker_key}] }}
         planner_secret = PLANNER.1,
         booker_id = BOOKER.0,
         booker_secret = BOOKER.1,
+        calendar = CALENDAR.as_str(),
         rs_id = CALENDAR_RS.0,
         rs_secret = CALENDAR_RS.1,
         planner_key = toml_inline(&planner.public),
@@ -223,14 +221,9 @@ async fn start_calendar_api(app: &TestApp) -> Killed {
          `cargo build --all-targets`)",
         program.display()
     );
-    if let Err(e) = TcpListener::bind(CALENDAR_LISTEN) {
-        panic!(
-            "the example resource server listens on its fixed address {CALENDAR_LISTEN}, which is taken ({e}): \
-             stop whatever holds it (another run of this test, or `cargo run --example resource_server`)"
-        );
-    }
     let mut cmd = Command::new(&program);
     cmd.env("DEPUTY_URL", &app.address)
+        .env("CALENDAR_URL", CALENDAR.as_str())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -238,8 +231,8 @@ async fn start_calendar_api(app: &TestApp) -> Killed {
     wait_until_up(
         &mut child,
         "the example resource server",
-        &format!("{CALENDAR}/"),
-        |v| v["resource"] == CALENDAR,
+        &format!("{}/", *CALENDAR),
+        |v| v["resource"] == CALENDAR.as_str(),
     )
     .await;
     child
@@ -248,7 +241,7 @@ async fn start_calendar_api(app: &TestApp) -> Killed {
 /// `GET /calendar` on the example API with `token`: (status, body).
 async fn calendar(token: &str) -> (u16, Value) {
     let r = reqwest::Client::new()
-        .get(format!("{CALENDAR}/calendar"))
+        .get(format!("{}/calendar", *CALENDAR))
         .bearer_auth(token)
         .timeout(Duration::from_secs(15))
         .send()
@@ -302,7 +295,7 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
         .append_pair("client_id", PLANNER.0)
         .append_pair("redirect_uri", &redirect_uri)
         .append_pair("scope", "openid calendar:read calendar:write")
-        .append_pair("resource", CALENDAR)
+        .append_pair("resource", &CALENDAR)
         .append_pair("state", &state)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
@@ -358,7 +351,7 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
     let alice_token = r.body["access_token"].as_str().expect("token").to_owned();
     let alice = claims(&alice_token);
     assert_eq!(alice["may_act"], json!({ "sub": "planner" }), "{alice}");
-    assert_eq!(alice["aud"], CALENDAR, "{alice}");
+    assert_eq!(alice["aud"], CALENDAR.as_str(), "{alice}");
 
     // 2. The planner exchanges; the calendar API accepts its token.
     let r = exchange(
@@ -366,7 +359,10 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
         PLANNER,
         &w.planner,
         &alice_token,
-        &[("scope", "calendar:read calendar:write"), ("resource", CALENDAR)],
+        &[
+            ("scope", "calendar:read calendar:write"),
+            ("resource", CALENDAR.as_str()),
+        ],
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);

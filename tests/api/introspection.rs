@@ -252,7 +252,7 @@ fn good_claims(app: &TestApp) -> Map<String, Value> {
 }
 
 /// Signs with the server's active ES256 key, through `KeySet::sign`.
-fn sign(app: &TestApp, typ: &str, claims: Map<String, Value>) -> String {
+pub(crate) fn sign(app: &TestApp, typ: &str, claims: Map<String, Value>) -> String {
     match app.state.keys.current().sign(Alg::ES256, typ, claims.clone()) {
         Ok(token) => token,
         // `KeySet::sign` refuses registered claims of the wrong JSON type; the

@@ -10,6 +10,7 @@ mod client_credentials;
 mod discovery;
 mod e2e_agents;
 mod e2e_browser;
+mod exchange_subjects;
 mod introspection;
 mod keys;
 mod pages;

@@ -20,6 +20,7 @@
 #   BENCH_DURATION=10s       measured wrk run per scenario
 #   BENCH_WARMUP=3s          wrk warm-up before each scenario (0 to skip)
 #   BENCH_CONCURRENCY="16 64"
+#   BENCH_SCENARIOS="token introspect exchange"   Deputy's scenarios to run
 #   BENCH_SERVER_CPU=0 BENCH_LOAD_CPU=1
 #   DEPUTY_BENCH_DB=postgres://...   run Deputy on PostgreSQL instead of a fresh SQLite file
 #   BENCH_RUST_LOG=warn      RUST_LOG for Deputy (per-request logging would be measured too)
@@ -41,6 +42,8 @@ cd "$ROOT"
 DURATION="${BENCH_DURATION:-10s}"
 WARMUP="${BENCH_WARMUP:-3s}"
 CONCURRENCY="${BENCH_CONCURRENCY:-16 64}"
+SCENARIOS=" ${BENCH_SCENARIOS:-token introspect exchange} "
+wants() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 SERVER_CPU="${BENCH_SERVER_CPU:-0}"
 LOAD_CPU="${BENCH_LOAD_CPU:-1}"
 OUT="${BENCH_OUT:-$ROOT/bench-out}"
@@ -335,17 +338,18 @@ EOF
   ALG=$(jwt_alg "$T")
   [[ "$ALG" == "ES256" ]] || log "warning: Deputy's access token is not an ES256 JWT (alg: $ALG)"
   log "deputy issued a token, header alg $ALG; idle RSS $(fmt_mib "${IDLE_RSS[deputy]}")"
-  for c in $CONCURRENCY; do
+  wants token && for c in $CONCURRENCY; do
     run_wrk deputy token "$c" "$DEPUTY_PID" "http://$HOST:$PORT" token.lua \
       BENCH_PATH=/token BENCH_RESOURCE="$RESOURCE"
   done
-  for c in $CONCURRENCY; do
+  wants introspect && for c in $CONCURRENCY; do
     get_token "http://$HOST:$PORT" /token "$RESOURCE" > "$WORK/deputy_token"
     run_wrk deputy introspect "$c" "$DEPUTY_PID" "http://$HOST:$PORT" introspect.lua \
       BENCH_PATH=/introspect BENCH_TOKEN_FILE="$WORK/deputy_token"
   done
   # Token exchange: a user approves the agent (the browser flow, with curl), the
   # agent's client gets its own token as actor proof, then exchanges under load.
+  if wants exchange; then
   user_token_via_consent "http://$HOST:$PORT" > "$WORK/subject_token"
   [[ -s "$WORK/subject_token" ]] || die "no user token from the consent flow"
   CLIENT_ID="$CLIENT_ID-agent" get_token "http://$HOST:$PORT" /token "$RESOURCE" > "$WORK/actor_token"
@@ -354,6 +358,7 @@ EOF
       BENCH_PATH=/token BENCH_RESOURCE="$RESOURCE" BENCH_CLIENT_ID="$CLIENT_ID-agent" \
       BENCH_SUBJECT_FILE="$WORK/subject_token" BENCH_ACTOR_FILE="$WORK/actor_token"
   done
+  fi
   kill -TERM "$DEPUTY_PID" 2>/dev/null || true
   wait "$DEPUTY_PID" 2>/dev/null || true
 fi

@@ -22,6 +22,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::cache::TtlCache;
 use crate::config::ClientAuthSettings;
 use crate::domain::{AuthMethod, Client, ClientId};
 use crate::error::OAuthError;
@@ -195,7 +196,7 @@ pub struct ClientAuthenticator {
     limiter: DefaultKeyedRateLimiter<String>,
     /// Registrations read recently, so a busy client costs no database round trip.
     /// Changes made elsewhere (CLI, another instance) are seen within `client_cache_ttl_ms`.
-    clients: Mutex<HashMap<ClientId, (Arc<Client>, Instant)>>,
+    clients: TtlCache<ClientId, Arc<Client>>,
     /// Verified against when the client is unknown, so timing does not tell.
     dummy_phc: String,
 }
@@ -210,6 +211,7 @@ impl ClientAuthenticator {
         let per_minute =
             NonZeroU32::new(settings.max_secret_verifications_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let dummy_phc = DUMMY_PHC.to_owned();
+        let clients = TtlCache::new(Duration::from_millis(settings.client_cache_ttl_ms));
         Ok(ClientAuthenticator {
             db,
             issuer,
@@ -217,7 +219,7 @@ impl ClientAuthenticator {
             hmac_key,
             verified: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            clients: Mutex::new(HashMap::new()),
+            clients,
             dummy_phc,
         })
     }
@@ -229,10 +231,7 @@ impl ClientAuthenticator {
         if let Ok(mut v) = self.verified.lock() {
             v.retain(|_, e| e.at.elapsed() < ttl);
         }
-        let client_ttl = Duration::from_millis(self.settings.client_cache_ttl_ms);
-        if let Ok(mut c) = self.clients.lock() {
-            c.retain(|_, (_, at)| at.elapsed() < client_ttl);
-        }
+        self.clients.purge();
     }
 
     /// Authenticates the request's client and returns it.
@@ -300,23 +299,13 @@ impl ClientAuthenticator {
 
     /// The client's registration, from the short-lived cache or the database.
     async fn load_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, OAuthError> {
-        let ttl = Duration::from_millis(self.settings.client_cache_ttl_ms);
-        if let Ok(cache) = self.clients.lock() {
-            if let Some((c, at)) = cache.get(id) {
-                if at.elapsed() < ttl {
-                    return Ok(Some(Arc::clone(c)));
-                }
-            }
+        if let Some(c) = self.clients.get(id) {
+            return Ok(Some(c));
         }
         let lookup = id.clone();
         let client = self.db.run(move |c| clients::get(c, &lookup)).await?.map(Arc::new);
-        if let (Some(c), Ok(mut cache)) = (&client, self.clients.lock()) {
-            if !ttl.is_zero() {
-                if cache.len() >= MAX_CACHED_SECRETS {
-                    cache.clear();
-                }
-                cache.insert(id.clone(), (Arc::clone(c), Instant::now()));
-            }
+        if let Some(c) = &client {
+            self.clients.insert(id.clone(), Arc::clone(c));
         }
         Ok(client)
     }

@@ -27,6 +27,7 @@ pub mod admin;
 pub mod agent_registry;
 pub mod audit;
 pub mod authorize;
+pub mod cache;
 pub mod cli;
 pub mod client_auth;
 pub mod client_registry;

@@ -36,6 +36,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub login_limits: LoginLimits,
     pub audit: crate::audit::AuditLog,
+    pub registry: crate::grants::token_exchange::RegistryCache,
 }
 
 pub struct Application {
@@ -110,6 +111,9 @@ impl Application {
             metrics: metrics_handle(),
             login_limits: LoginLimits::new(10, 30)?,
             audit,
+            registry: crate::grants::token_exchange::RegistryCache::new(Duration::from_millis(
+                settings.client_auth.client_cache_ttl_ms,
+            )),
         });
 
         let port = listener.local_addr()?.port();
@@ -274,10 +278,14 @@ fn spawn_background(state: web::Data<AppState>) {
             let now = crate::clock::now();
             if let Revocations::Redis(r) = &state.revocations {
                 r.flush_pending(now).await;
+                if let Err(e) = r.reconcile_agents().await {
+                    tracing::warn!(error = %e, "could not copy agents' kill switches to redis");
+                }
             }
             n += 1;
             if n.is_multiple_of(30) {
                 state.client_auth.housekeeping();
+                state.registry.purge();
                 state.login_limits.housekeeping();
                 if let Err(e) = state.db.prune_expired(now - 60).await {
                     tracing::warn!(error = %e, "pruning expired marks failed");

@@ -14,7 +14,6 @@ use subtle::ConstantTimeEq;
 
 use crate::agent_registry::{self, AgentSpec};
 use crate::clock;
-use crate::domain::AgentStatus;
 use crate::revocation::TokenRef;
 use crate::startup::AppState;
 use crate::storage::audit::{self, AuditEvent, AuditFilter};
@@ -160,14 +159,7 @@ pub async fn post_agent_status(
     let now = clock::now();
     let found = match action.as_str() {
         "suspend" => state.revocations.suspend_agent(&id, now).await.map_err(|_| ()),
-        "resume" => {
-            let aid = id.clone();
-            state
-                .db
-                .run(move |c| agents::set_status(c, &aid, AgentStatus::Active, now))
-                .await
-                .map_err(|_| ())
-        }
+        "resume" => state.revocations.resume_agent(&id, now).await.map_err(|_| ()),
         _ => return error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "unknown action"),
     };
     match found {

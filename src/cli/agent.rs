@@ -81,29 +81,13 @@ pub fn run(cmd: AgentCommand, db: &Db, settings: &Settings) -> anyhow::Result<()
             Ok(())
         }
         AgentCommand::Suspend { agent_id } => {
-            // The Redis connection manager must be created inside a runtime.
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let _runtime = rt.enter();
-            let revocations = super::revocations(db, settings)?;
-            let found = rt.block_on(revocations.suspend_agent(&agent_id, clock::now()))?;
-            anyhow::ensure!(found, "no agent {agent_id}");
-            rt.block_on(crate::audit::record(
-                db,
-                crate::storage::audit::AuditEvent {
-                    event: "agent_suspended".into(),
-                    decision: "suspended".into(),
-                    agent_id: Some(agent_id.clone()),
-                    reason: Some("deputy agent suspend".into()),
-                    ..Default::default()
-                },
-            ));
-            println!("suspended {agent_id}: its tokens are revoked");
+            set_status(db, settings, &agent_id, AgentStatus::Suspended)?;
+            println!("suspended {agent_id}: its tokens are revoked, and it gets no new ones until resumed");
             Ok(())
         }
         AgentCommand::Resume { agent_id } => {
-            let found = db.run_blocking(|c| agents::set_status(c, &agent_id, AgentStatus::Active, clock::now()))?;
-            anyhow::ensure!(found, "no agent {agent_id}");
-            println!("resumed {agent_id}");
+            set_status(db, settings, &agent_id, AgentStatus::Active)?;
+            println!("resumed {agent_id}: it may act again; the tokens revoked by the suspension stay revoked");
             Ok(())
         }
         AgentCommand::Delete { agent_id } => {
@@ -115,6 +99,43 @@ pub fn run(cmd: AgentCommand, db: &Db, settings: &Settings) -> anyhow::Result<()
             Ok(())
         }
     }
+}
+
+/// Suspends or resumes through the revocation backend (Redis too, when
+/// configured, so that every instance hears of it), and audits it.
+fn set_status(db: &Db, settings: &Settings, agent_id: &str, status: AgentStatus) -> anyhow::Result<()> {
+    // The Redis connection manager must be created inside a runtime.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let _runtime = rt.enter();
+    let revocations = super::revocations(db, settings)?;
+    let now = clock::now();
+    let (found, event, decision) = match status {
+        AgentStatus::Suspended => (
+            rt.block_on(revocations.suspend_agent(agent_id, now))?,
+            "agent_suspended",
+            "suspended",
+        ),
+        AgentStatus::Active => (
+            rt.block_on(revocations.resume_agent(agent_id, now))?,
+            "agent_resumed",
+            "resumed",
+        ),
+    };
+    anyhow::ensure!(found, "no agent {agent_id}");
+    rt.block_on(crate::audit::record(
+        db,
+        crate::storage::audit::AuditEvent {
+            event: event.into(),
+            decision: decision.into(),
+            agent_id: Some(agent_id.to_owned()),
+            reason: Some(format!(
+                "deputy agent {}",
+                if decision == "suspended" { "suspend" } else { "resume" }
+            )),
+            ..Default::default()
+        },
+    ));
+    Ok(())
 }
 
 fn read_spec(file: &std::path::Path) -> anyhow::Result<crate::agent_registry::AgentSpec> {

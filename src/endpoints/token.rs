@@ -30,6 +30,7 @@ pub async fn post_token(
         ttl: &state.settings.tokens,
         revocations: &state.revocations,
         audit: &state.audit,
+        registry: &state.registry,
         request_id: super::request_id(&req),
     };
     let response = match &request {

@@ -141,6 +141,8 @@ pub struct GrantContext<'a> {
     pub ttl: &'a TokenSettings,
     pub revocations: &'a Revocations,
     pub audit: &'a crate::audit::AuditLog,
+    /// Cached registry reads for token exchange.
+    pub registry: &'a token_exchange::RegistryCache,
     /// The request id (as in the logs and `X-Request-Id`), for the audit trail.
     pub request_id: Option<String>,
 }

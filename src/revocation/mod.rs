@@ -16,6 +16,7 @@ pub mod request;
 pub use redis_store::RedisRevocations;
 
 use crate::domain::AgentStatus;
+use crate::storage::agents::StatusChange;
 use crate::storage::{agents, grants, interactions, revocations, Db, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,53 +68,41 @@ impl TokenRef {
 impl Revocations {
     /// True if the token, an ancestor, its grant or an agent of its chain is revoked.
     pub async fn is_revoked(&self, t: &TokenRef) -> Result<bool, RevocationError> {
-        match self {
-            Revocations::Database(db) => db_is_revoked(db, t).await,
-            Revocations::Redis(r) => r.is_revoked(t).await,
-        }
+        self.any_revoked(std::slice::from_ref(t)).await
     }
 
     /// True if any of the tokens is revoked: one round trip for several (the
-    /// subject and the actor of an exchange).
+    /// subject, the actor and the new chain of an exchange).
     pub async fn any_revoked(&self, tokens: &[TokenRef]) -> Result<bool, RevocationError> {
         match self {
-            Revocations::Database(db) => {
-                let ts = tokens.to_vec();
-                Ok(db
-                    .run(move |c| {
-                        for t in &ts {
-                            if revoked_in_db(c, t)? {
-                                return Ok(true);
-                            }
-                        }
-                        Ok(false)
-                    })
-                    .await?)
-            }
-            Revocations::Redis(r) => {
-                // Redis round trips are cheap and need no blocking thread: one per token.
-                for t in tokens {
-                    if r.is_revoked(t).await? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
+            Revocations::Database(db) => db_any_revoked(db, tokens).await,
+            Revocations::Redis(r) => r.any_revoked(tokens).await,
         }
     }
 
-    /// The kill switch: suspends the agent and revokes every live token naming it
-    /// anywhere in its chain. Returns false if there is no such agent.
+    /// The kill switch: suspends the agent, which revokes every token naming it
+    /// anywhere in its chain and refuses new ones until it is resumed. Returns
+    /// false if there is no such agent.
     pub async fn suspend_agent(&self, agent_id: &str, now: i64) -> Result<bool, RevocationError> {
+        self.set_agent_status(agent_id, AgentStatus::Suspended, now).await
+    }
+
+    /// Resumes a suspended agent: it may act again, but what was issued before
+    /// stays revoked. Returns false if there is no such agent.
+    pub async fn resume_agent(&self, agent_id: &str, now: i64) -> Result<bool, RevocationError> {
+        self.set_agent_status(agent_id, AgentStatus::Active, now).await
+    }
+
+    async fn set_agent_status(&self, agent_id: &str, status: AgentStatus, now: i64) -> Result<bool, RevocationError> {
         let a = agent_id.to_owned();
-        let found = self
-            .db()
-            .run(move |c| agents::set_status(c, &a, AgentStatus::Suspended, now))
-            .await?;
-        if found {
-            self.propagate(Mark::Agent(agent_id), now, now).await?;
+        match self.db().run(move |c| agents::set_status(c, &a, status, now)).await? {
+            StatusChange::UnknownAgent => Ok(false),
+            StatusChange::Unchanged => Ok(true),
+            StatusChange::KillSwitch(before) => {
+                self.propagate(Mark::Agent(agent_id), before, now).await?;
+                Ok(true)
+            }
         }
-        Ok(found)
     }
 
     fn db(&self) -> &Db {
@@ -209,13 +198,22 @@ impl Revocations {
 pub enum Mark<'a> {
     Token(&'a str),
     Grant(&'a str),
-    /// Value: the kill-switch time; kept without expiry.
+    /// Value: the kill-switch time ([`agents::SUSPENDED`] while suspended); kept without expiry.
     Agent(&'a str),
 }
 
-pub(crate) async fn db_is_revoked(db: &Db, t: &TokenRef) -> Result<bool, RevocationError> {
-    let t = t.clone();
-    Ok(db.run(move |c| revoked_in_db(c, &t)).await?)
+pub(crate) async fn db_any_revoked(db: &Db, tokens: &[TokenRef]) -> Result<bool, RevocationError> {
+    let ts = tokens.to_vec();
+    Ok(db
+        .run(move |c| {
+            for t in &ts {
+                if revoked_in_db(c, t)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await?)
 }
 
 /// One lookup per mark, each a fixed statement (so SQLite keeps it prepared).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{db_is_revoked, Mark, RevocationError, TokenRef};
+use super::{db_any_revoked, Mark, RevocationError, TokenRef};
 use crate::storage::{agents, grants, revocations, Db};
 use crate::tokens::CLOCK_SKEW_SECS;
 
@@ -18,7 +18,9 @@ pub struct RedisRevocations {
     conn: ConnectionManager,
     prefix: String,
     timeout: Duration,
-    /// Marks written to the database but not (yet) to Redis.
+    /// Token and grant marks written to the database but not (yet) to Redis:
+    /// (key, when the tokens it covers expire). Agents' kill switches are not
+    /// queued: [`Self::reconcile_agents`] copies them all, periodically.
     pending: Arc<Mutex<Vec<(String, i64)>>>,
     /// Set while this instance rebuilds, so a burst of checks spawns one rebuild.
     rebuilding: Arc<AtomicBool>,
@@ -72,15 +74,22 @@ impl RedisRevocations {
         }
     }
 
-    pub async fn is_revoked(&self, t: &TokenRef) -> Result<bool, RevocationError> {
-        // One round trip: EXISTS over the token and grant marks, MGET of the
-        // agents' kill-switch times (plus a dummy key: MGET needs one), the marker.
-        let mut marks: Vec<String> = t.jtis.iter().map(|j| self.mark_key(Mark::Token(j))).collect();
-        if let Some(g) = &t.grant_id {
-            marks.push(self.mark_key(Mark::Grant(g)));
+    /// True if any of the tokens is revoked, in one round trip: EXISTS over the
+    /// token and grant marks, MGET of the agents' kill-switch times (each compared
+    /// with its own token's `iat`), and the marker that Redis holds the full set.
+    /// Both lists start with a key that is never set, so neither is ever empty.
+    pub async fn any_revoked(&self, ts: &[TokenRef]) -> Result<bool, RevocationError> {
+        let mut marks = vec![self.mark_key(Mark::Token(""))];
+        let mut agent_keys = vec![self.mark_key(Mark::Agent(""))];
+        let mut issued_at = vec![i64::MAX];
+        for t in ts {
+            marks.extend(t.jtis.iter().map(|j| self.mark_key(Mark::Token(j))));
+            marks.extend(t.grant_id.iter().map(|g| self.mark_key(Mark::Grant(g))));
+            for a in &t.agents {
+                agent_keys.push(self.mark_key(Mark::Agent(a)));
+                issued_at.push(t.iat);
+            }
         }
-        let mut agent_keys: Vec<String> = t.agents.iter().map(|a| self.mark_key(Mark::Agent(a))).collect();
-        agent_keys.push(self.mark_key(Mark::Agent("")));
         let mut pipe = redis::pipe();
         pipe.cmd("EXISTS")
             .arg(&marks)
@@ -88,16 +97,20 @@ impl RedisRevocations {
             .arg(&agent_keys)
             .exists(self.loaded_key());
         match self.query::<(i64, Vec<Option<i64>>, bool)>(pipe).await {
-            Ok((revoked, killed, true)) => Ok(revoked > 0 || killed.iter().flatten().any(|before| *before >= t.iat)),
+            Ok((revoked, killed, true)) => Ok(revoked > 0
+                || killed
+                    .iter()
+                    .zip(&issued_at)
+                    .any(|(before, iat)| before.is_some_and(|b| b >= *iat))),
             Ok((_, _, false)) => {
                 // Redis is up but does not hold the full set (restarted empty): the
                 // database answers, and Redis is rebuilt in the background.
                 self.spawn_rebuild();
-                db_is_revoked(&self.db, t).await
+                db_any_revoked(&self.db, ts).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "redis unavailable for a revocation check; asking the database");
-                db_is_revoked(&self.db, t).await
+                db_any_revoked(&self.db, ts).await
             }
         }
     }
@@ -109,23 +122,31 @@ impl RedisRevocations {
         pipe
     }
 
-    /// Writes the mark to Redis after the durable write. On failure the caller
-    /// answers 503 and a background task retries until the mark lands.
-    pub(super) async fn propagate(&self, mark: Mark<'_>, expires_at: i64, now: i64) -> Result<(), RevocationError> {
+    fn agent_pipe(&self, key: &str, revoked_before: i64) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(key).arg(revoked_before).ignore();
+        pipe
+    }
+
+    /// Writes the mark to Redis after the durable write. `value` is when the
+    /// covered tokens expire, or for an agent its kill-switch time. On failure
+    /// the caller answers 503, and the mark is pushed again in the background
+    /// (token and grant marks by [`Self::flush_pending`], agents' kill switches
+    /// by [`Self::reconcile_agents`], which also covers a CLI that could not
+    /// reach Redis and exited).
+    pub(super) async fn propagate(&self, mark: Mark<'_>, value: i64, now: i64) -> Result<(), RevocationError> {
         let key = self.mark_key(mark);
         let pipe = match mark {
-            Mark::Agent(_) => {
-                let mut p = redis::pipe();
-                p.cmd("SET").arg(&key).arg(now).ignore();
-                p
-            }
-            _ => self.set_pipe(&key, expires_at, now),
+            Mark::Agent(_) => self.agent_pipe(&key, value),
+            _ => self.set_pipe(&key, value, now),
         };
         match self.query::<()>(pipe).await {
             Ok(()) => Ok(()),
             Err(e) => {
-                if let Ok(mut p) = self.pending.lock() {
-                    p.push((key, expires_at));
+                if !matches!(mark, Mark::Agent(_)) {
+                    if let Ok(mut p) = self.pending.lock() {
+                        p.push((key, value));
+                    }
                 }
                 Err(RevocationError::NotPropagated(e))
             }
@@ -152,6 +173,34 @@ impl RedisRevocations {
                 p.extend(failed);
             }
         }
+    }
+
+    /// Copies every agent's kill-switch time from the database to Redis (a small
+    /// table: one query, one pipeline); called periodically by the server, so a
+    /// suspension or resume whose Redis write failed lands within one period.
+    ///
+    /// A suspension made while this runs must not be overwritten by the older
+    /// value read before it: so it writes, reads the database again, and stops
+    /// only when what it read is what it wrote. A suspension committed after
+    /// that last read writes Redis itself, after this.
+    pub async fn reconcile_agents(&self) -> Result<(), String> {
+        let mut written: Option<Vec<(String, i64)>> = None;
+        for _ in 0..5 {
+            let all = self.db.run(agents::all_revocations).await.map_err(|e| e.to_string())?;
+            if all.is_empty() || written.as_ref() == Some(&all) {
+                return Ok(());
+            }
+            let mut pipe = redis::pipe();
+            for (agent, before) in &all {
+                pipe.cmd("SET")
+                    .arg(self.mark_key(Mark::Agent(agent)))
+                    .arg(*before)
+                    .ignore();
+            }
+            self.query::<()>(pipe).await?;
+            written = Some(all);
+        }
+        Err("agents' kill switches kept changing while being copied; trying again later".into())
     }
 
     fn spawn_rebuild(&self) {

@@ -136,33 +136,72 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
     Ok(diesel::delete(agents::table.find(id)).execute(conn)? == 1)
 }
 
-/// Sets the status; suspending also records the kill switch (tokens issued at
-/// or before `now` that name the agent are revoked). Returns false if unknown.
-pub fn set_status(conn: &mut DbConnection, id: &str, status: AgentStatus, now: i64) -> Result<bool, StorageError> {
+/// An agent's kill-switch time while it is suspended: every token naming it,
+/// whenever issued, is revoked, and none can be issued.
+pub const SUSPENDED: i64 = i64::MAX;
+
+/// What [`set_status`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    UnknownAgent,
+    /// Already in that state (resuming an agent that was never suspended, say).
+    Unchanged,
+    /// The new kill-switch time, to propagate: [`SUSPENDED`], or the resume time
+    /// (tokens issued before it, while or before it was suspended, stay revoked).
+    KillSwitch(i64),
+}
+
+/// Sets the status and the kill switch with it, in one transaction.
+pub fn set_status(
+    conn: &mut DbConnection,
+    id: &str,
+    status: AgentStatus,
+    now: i64,
+) -> Result<StatusChange, StorageError> {
     conn.transaction(|conn| {
         let n = diesel::update(agents::table.find(id))
             .set((agents::status.eq(status.as_str()), agents::updated_at.eq(now)))
             .execute(conn)?;
-        if n == 1 && status == AgentStatus::Suspended {
-            let updated = diesel::update(agent_revocations::table.find(id))
+        if n == 0 {
+            return Ok(StatusChange::UnknownAgent);
+        }
+        match status {
+            AgentStatus::Suspended => {
+                let updated = diesel::update(agent_revocations::table.find(id))
+                    .set(agent_revocations::revoked_before.eq(SUSPENDED))
+                    .execute(conn)?;
+                if updated == 0 {
+                    diesel::insert_into(agent_revocations::table)
+                        .values((
+                            agent_revocations::agent_id.eq(id),
+                            agent_revocations::revoked_before.eq(SUSPENDED),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok(StatusChange::KillSwitch(SUSPENDED))
+            }
+            AgentStatus::Active => {
+                let resumed = diesel::update(
+                    agent_revocations::table
+                        .find(id)
+                        .filter(agent_revocations::revoked_before.eq(SUSPENDED)),
+                )
                 .set(agent_revocations::revoked_before.eq(now))
                 .execute(conn)?;
-            if updated == 0 {
-                diesel::insert_into(agent_revocations::table)
-                    .values((
-                        agent_revocations::agent_id.eq(id),
-                        agent_revocations::revoked_before.eq(now),
-                    ))
-                    .execute(conn)?;
+                Ok(if resumed == 1 {
+                    StatusChange::KillSwitch(now)
+                } else {
+                    StatusChange::Unchanged
+                })
             }
         }
-        Ok(n == 1)
     })
 }
 
 pub fn all_revocations(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, StorageError> {
     Ok(agent_revocations::table
         .select((agent_revocations::agent_id, agent_revocations::revoked_before))
+        .order(agent_revocations::agent_id)
         .load(conn)?)
 }
 

@@ -115,11 +115,19 @@ impl ManageConnection for Manager {
     }
 }
 
+/// How long a query may wait for a free connection before the caller answers 503.
+const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+
 /// A pooled database handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    /// One permit per pooled connection: requests queue here, asynchronously and
+    /// in order, rather than as blocked threads inside the pool. Under load this
+    /// keeps the number of blocking threads at the pool size, which on a busy
+    /// core is what keeps the slowest answers close to the median.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -137,10 +145,14 @@ impl Db {
         let manager = Manager { backend, url };
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(CONNECTION_WAIT)
             .build(manager)
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        let db = Db { pool, backend };
+        let db = Db {
+            pool,
+            backend,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections as usize)),
+        };
         db.migrate()?;
         Ok(db)
     }
@@ -171,8 +183,13 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, StorageError> + Send + 'static,
     {
+        let permit = tokio::time::timeout(CONNECTION_WAIT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StorageError::Unavailable("no database connection became free in time".into()))?
+            .map_err(|_| StorageError::Unavailable("the database pool is closed".into()))?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.get().map_err(|e| StorageError::Unavailable(e.to_string()))?;
             f(&mut conn)
         })

@@ -289,36 +289,61 @@ pub async fn verify_with_jwks(app: &TestApp, jwt: &str) -> (Value, Value) {
     (header, claims)
 }
 
-/// A TCP proxy in front of Redis that a test can cut, to see Redis "go down".
+/// A TCP proxy in front of Redis that a test can cut, to see Redis "go down",
+/// and restore.
 pub struct CuttableProxy {
     pub url: String,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl CuttableProxy {
     pub async fn start(target: &str) -> CuttableProxy {
+        use std::sync::atomic::Ordering;
         let target = target.trim_start_matches("redis://").trim_end_matches('/').to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let url = format!("redis://{}", listener.local_addr().expect("addr"));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let (is_down, on_cut) = (down.clone(), cut.clone());
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     break;
                 };
-                let target = target.clone();
+                if is_down.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is reset
+                }
+                let (target, on_cut) = (target.clone(), on_cut.clone());
                 conns.spawn(async move {
+                    let cut = on_cut.notified();
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = cut => {}
+                        }
                     }
                 });
             }
         });
-        CuttableProxy { url, task }
+        CuttableProxy { url, down, cut, task }
     }
 
-    /// Closes the listener and every proxied connection (the JoinSet is dropped with the task).
+    /// Drops every proxied connection and refuses new ones until [`Self::restore`].
     pub fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    pub fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
         self.task.abort();
     }
 }

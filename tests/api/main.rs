@@ -13,6 +13,7 @@ mod e2e_browser;
 mod exchange_subjects;
 mod introspection;
 mod keys;
+mod kill_switch;
 mod pages;
 mod private_key_jwt;
 mod refresh;

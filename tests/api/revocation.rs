@@ -203,7 +203,7 @@ async fn a_revocation_survives_a_restart() {
 
 // ---- Redis: these run with Redis on both backends ----
 
-async fn redis() -> redis::aio::MultiplexedConnection {
+pub async fn redis() -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis_url())
         .expect("redis url")
         .get_multiplexed_async_connection()

@@ -643,6 +643,8 @@ async fn a_chain_deeper_than_an_agent_allows_and_an_expired_subject_are_refused(
             toml_inline(&w.booker.public)
         ))
         .await;
+    // A registration change reaches a running server within `client_cache_ttl_ms` (1 s).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = exchange(&w, BOOKER, &w.booker, &planner_token, &[]).await;
     assert_eq!((r.status, r.error()), (400, "invalid_grant"), "{:?}", r.body);
     assert!(
@@ -660,6 +662,7 @@ async fn a_chain_deeper_than_an_agent_allows_and_an_expired_subject_are_refused(
             toml_inline(&w.planner.public)
         ))
         .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let short = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
     assert!(short.body["expires_in"].as_i64().expect("expires_in") <= 2);
     let short = short.body["access_token"].as_str().expect("token").to_owned();

@@ -12,6 +12,9 @@
 //! parameters are present. Every decision is audited.
 
 pub mod chain;
+pub mod registry;
+
+pub use registry::RegistryCache;
 
 use serde_json::Value;
 
@@ -21,7 +24,7 @@ use crate::error::OAuthError;
 use crate::form::Form;
 use crate::revocation::TokenRef;
 use crate::storage::audit::AuditEvent;
-use crate::storage::{agents, grants, jtis};
+use crate::storage::jtis;
 use crate::tokens::access::{self, AccessClaims, Validator};
 use crate::tokens::{assertion, random_id, Keys};
 
@@ -249,45 +252,22 @@ async fn decide(
         .ok_or_else(|| OAuthError::InvalidRequest("subject_token carries no user consent (grant)".into()))?;
     trail.grant = Some(gid.clone());
 
-    // Everything the decision needs from the registry, in one database round trip:
-    // the client's agent, the grant and whether it was withdrawn, and the agents
-    // already in the chain.
+    // What the decision needs from the registry (cached; see `registry`): the
+    // client's agent, the grant, and the agents already in the chain.
     let previous = chain::members(subject.act.as_ref());
-    let (cid, lookup, earlier) = (client.id.clone(), gid.clone(), previous.clone());
-    let (agent, grant, earlier_agents) = ctx
-        .db
-        .run(move |c| {
-            let agent = agents::by_client(c, &cid)?;
-            let grant = grants::get(c, &lookup)?;
-            let earlier = earlier
-                .iter()
-                .map(|id| agents::get(c, id))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((agent, grant, earlier))
-        })
-        .await?;
-    let agent =
-        agent.ok_or_else(|| OAuthError::UnauthorizedClient("this client is not a registered agent's client".into()))?;
+    let view = ctx.registry.view(ctx.db, &client.id, &gid, &previous).await?;
+    let earlier_agents = view.earlier;
+    let agent = view
+        .agent
+        .ok_or_else(|| OAuthError::UnauthorizedClient("this client is not a registered agent's client".into()))?;
     trail.agent = Some(agent.id.clone());
+    // A quick refusal; the kill switch itself is checked below, in the revocation store.
     if agent.status != AgentStatus::Active {
         return Err(OAuthError::UnauthorizedClient("the agent is suspended".into()));
     }
     let actor = prove_actor(req, &agent, ctx, keys, validator, now).await?;
-    let unavailable = |e: crate::revocation::RevocationError| OAuthError::TemporarilyUnavailable(e.to_string());
-    let subject_ref = TokenRef::of(&subject);
-    let mut refs = vec![subject_ref.clone()];
-    refs.extend(actor.clone());
-    if ctx.revocations.any_revoked(&refs).await.map_err(unavailable)? {
-        // Which one? Only on this rare path is it worth a second look.
-        let subject_revoked = ctx.revocations.is_revoked(&subject_ref).await.map_err(unavailable)?;
-        return Err(OAuthError::InvalidRequest(if subject_revoked {
-            "subject_token is revoked".into()
-        } else {
-            "actor_token is invalid: it was revoked".into()
-        }));
-    }
-    let grant = match grant {
-        // A withdrawn grant is also caught by the subject's revocation check above.
+    let grant = match view.grant {
+        // A withdrawn grant is caught by the subject's revocation check below.
         Some(g) if g.is_usable(now) && g.user_id.as_str() == subject.sub => g,
         _ => {
             return Err(OAuthError::InvalidGrant(
@@ -350,6 +330,38 @@ async fn decide(
                 )))
             }
         }
+    }
+
+    // One round trip to the revocation store decides what must bite at once:
+    // the subject (its jti, its ancestors', its grant, its chain's agents), the
+    // actor's own token, and the new chain (a suspended agent's kill switch
+    // stays set, so a token it would now be named in is refused).
+    let unavailable = |e: crate::revocation::RevocationError| OAuthError::TemporarilyUnavailable(e.to_string());
+    let subject_ref = TokenRef::of(&subject);
+    let new_chain = TokenRef {
+        agents: members.clone(),
+        iat: now,
+        ..TokenRef::default()
+    };
+    let mut refs = vec![subject_ref.clone(), new_chain.clone()];
+    refs.extend(actor.clone());
+    if ctx.revocations.any_revoked(&refs).await.map_err(unavailable)? {
+        // Which one? Only on this rare path is it worth a second look.
+        let acting = TokenRef {
+            agents: vec![agent.id.clone()],
+            ..new_chain
+        };
+        return Err(
+            if ctx.revocations.is_revoked(&subject_ref).await.map_err(unavailable)? {
+                OAuthError::InvalidRequest("subject_token is revoked".into())
+            } else if ctx.revocations.is_revoked(&acting).await.map_err(unavailable)? {
+                OAuthError::UnauthorizedClient("the agent is suspended".into())
+            } else if actor.is_some() && ctx.revocations.any_revoked(&refs[2..]).await.map_err(unavailable)? {
+                OAuthError::InvalidRequest("actor_token is invalid: it was revoked".into())
+            } else {
+                OAuthError::InvalidGrant("an agent in the delegation chain is suspended".into())
+            },
+        );
     }
 
     // Scope: requested ⊆ subject ∩ consent ∩ agent ceiling; never widened.

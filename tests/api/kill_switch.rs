@@ -1,0 +1,95 @@
+//! An agent's kill switch: suspending it revokes every token naming it and
+//! refuses new ones at once, even while registrations are served from the
+//! registry cache; resuming lets it act again without reviving anything; and a
+//! suspension whose Redis write failed still reaches Redis, from the database.
+
+use std::time::Duration;
+
+use crate::helpers::{redis_url, CuttableProxy, RedisChoice};
+use crate::revocation::{delete_keys_under, redis};
+use crate::token_exchange::{alice_token_for_planner, exchange, world, PLANNER};
+
+const ACTIVE: &str = "active";
+
+#[tokio::test]
+async fn a_suspended_agent_gets_nothing_at_once_and_resuming_revives_nothing() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    let first = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let first = first.body["access_token"].as_str().expect("token").to_owned();
+
+    let out = w.app.cli(&["agent", "suspend", "planner"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The server's cached registration still says "active" for up to a second:
+    // the refusal comes from the kill switch, which is checked on every exchange.
+    let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!((r.status, r.error()), (400, "unauthorized_client"), "{:?}", r.body);
+    assert_eq!(w.app.introspect(&w.rs, &first).await.body[ACTIVE], false);
+    let peer = w.app.spawn_peer().await;
+    assert_eq!(peer.introspect(&w.rs, &first).await.body[ACTIVE], false);
+
+    let out = w.app.cli(&["agent", "resume", "planner"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        w.app.introspect(&w.rs, &first).await.body[ACTIVE],
+        false,
+        "what the suspension revoked stays revoked"
+    );
+    // Tokens of the resume's own second are covered by it; the next second is free.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    let again = again.body["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(w.app.introspect(&w.rs, &again).await.body[ACTIVE], true);
+
+    // Resuming an agent that is not suspended changes nothing.
+    let out = w.app.cli(&["agent", "resume", "planner"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.app.introspect(&w.rs, &again).await.body[ACTIVE], true);
+    assert_eq!(peer.introspect(&w.rs, &again).await.body[ACTIVE], true);
+}
+
+#[tokio::test]
+async fn a_suspension_made_while_redis_was_down_reaches_redis_from_the_database() {
+    let proxy = CuttableProxy::start(&redis_url()).await;
+    let w = world(RedisChoice::At(proxy.url.clone())).await;
+    let prefix = w.app.settings.redis_prefix.clone();
+    let user_token = alice_token_for_planner(&w).await;
+    let token = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    proxy.cut();
+    let out = w.app.cli(&["agent", "suspend", "planner"]).await;
+    assert!(
+        !out.status.success(),
+        "the operator is told that Redis did not hear of it"
+    );
+    // Written durably: with Redis unreachable, checks fall back to the database.
+    assert_eq!(w.app.introspect(&w.rs, &token).await.body[ACTIVE], false);
+
+    proxy.restore();
+    let key = format!("{prefix}rev:agent:planner");
+    let mut conn = redis().await;
+    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    assert_eq!(held, None, "the CLI exited without reaching Redis");
+    // The server copies every kill switch from the database to Redis periodically
+    // (every `keys.refresh_interval_secs`); run that step now.
+    let deputy::revocation::Revocations::Redis(r) = &w.app.state.revocations else {
+        panic!("this app reads Redis")
+    };
+    r.reconcile_agents().await.expect("Redis is back");
+    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    assert_eq!(
+        held,
+        Some(i64::MAX),
+        "suspended: every token naming it, whenever issued"
+    );
+    let peer = w.app.spawn_peer().await;
+    assert_eq!(peer.introspect(&w.rs, &token).await.body[ACTIVE], false);
+    let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!((r.status, r.error()), (400, "unauthorized_client"), "{:?}", r.body);
+    delete_keys_under(&prefix).await;
+}

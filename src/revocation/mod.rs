@@ -141,23 +141,23 @@ impl Revocations {
     }
 
     /// RFC 7009 for a refresh token: revokes its family (and the access tokens it
-    /// issued) if it belongs to `client_id`. `Ok(None)` if the token is unknown,
-    /// `Ok(Some(false))` if it belongs to another client.
+    /// issued) if it belongs to `client_id`. `Ok(None)` if the token is unknown;
+    /// otherwise its stored row and whether it was revoked (false: another client's).
     pub async fn revoke_refresh_token(
         &self,
         token: &str,
         client_id: &str,
         now: i64,
         access_until: i64,
-    ) -> Result<Option<bool>, RevocationError> {
+    ) -> Result<Option<(bool, interactions::RefreshRow)>, RevocationError> {
         let hash = crate::authorize::hash_code(token);
         let row = self.db().run(move |c| interactions::get_refresh(c, &hash)).await?;
         match row {
             None => Ok(None),
-            Some(r) if r.client_id != client_id => Ok(Some(false)),
+            Some(r) if r.client_id != client_id => Ok(Some((false, r))),
             Some(r) => {
                 self.revoke_family(&r.family_id, now, access_until).await?;
-                Ok(Some(true))
+                Ok(Some((true, r)))
             }
         }
     }

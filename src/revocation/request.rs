@@ -6,8 +6,20 @@
 use super::{RevocationError, Revocations};
 use crate::domain::Client;
 use crate::error::OAuthError;
+use crate::storage::audit::AuditEvent;
 use crate::tokens::access;
 use crate::tokens::Keys;
+
+/// What a revocation revoked, for the audit trail (`None`: nothing of the caller's).
+fn revoked_event(client: &Client, kind: &str) -> AuditEvent {
+    AuditEvent {
+        event: "token_revoked".into(),
+        decision: "revoked".into(),
+        reason: Some(format!("RFC 7009 revocation of a {kind} by its client")),
+        client_id: Some(client.id.to_string()),
+        ..AuditEvent::default()
+    }
+}
 
 pub async fn revoke(
     caller: &Client,
@@ -17,7 +29,7 @@ pub async fn revoke(
     revocations: &Revocations,
     access_until: i64,
     now: i64,
-) -> Result<(), OAuthError> {
+) -> Result<Option<AuditEvent>, OAuthError> {
     let unavailable = |e: RevocationError| OAuthError::TemporarilyUnavailable(e.to_string());
     // Refresh tokens are opaque (no dots); the hint is only a hint (§2.1).
     if token.matches('.').count() != 2 {
@@ -26,20 +38,27 @@ pub async fn revoke(
             .await
             .map_err(unavailable)?
         {
-            Some(false) => Err(OAuthError::UnauthorizedClient(
+            Some((false, _)) => Err(OAuthError::UnauthorizedClient(
                 "this token was not issued to the calling client".into(),
             )),
-            Some(true) => {
+            Some((true, row)) => {
                 tracing::info!(client_id = %caller.id, "refresh token family revoked");
-                Ok(())
+                Ok(Some(AuditEvent {
+                    user_id: Some(row.user_id),
+                    scope: Some(row.scope),
+                    audience: row.resource,
+                    grant_id: Some(row.grant_id),
+                    agent_id: row.may_act,
+                    ..revoked_event(caller, "refresh token (and its family)")
+                }))
             }
-            None => Ok(()),
+            None => Ok(None),
         };
     }
     let claims = match validator.validate(keys, token, now).await {
         Ok(c) => c,
         // Unknown, malformed, foreign or expired: nothing to revoke, and §2.2 says 200.
-        Err(_) => return Ok(()),
+        Err(_) => return Ok(None),
     };
     if claims.client_id != caller.id.as_str() {
         return Err(OAuthError::UnauthorizedClient(
@@ -53,7 +72,17 @@ pub async fn revoke(
         Ok(()) => {
             tracing::info!(jti = %claims.jti, client_id = %claims.client_id, "token revoked");
             metrics::counter!("deputy_tokens_revoked_total").increment(1);
-            Ok(())
+            let chain = claims.actors();
+            Ok(Some(AuditEvent {
+                agent_id: chain.first().cloned(),
+                chain: (!chain.is_empty()).then(|| serde_json::Value::from(chain).to_string()),
+                user_id: claims.grant_id.is_some().then(|| claims.sub.clone()),
+                scope: claims.scope.clone(),
+                audience: Some(claims.aud.clone()),
+                grant_id: claims.grant_id.clone(),
+                authorization_details: claims.authorization_details.as_ref().map(|d| d.to_string()),
+                ..revoked_event(caller, "access token")
+            }))
         }
         Err(RevocationError::NotPropagated(e)) => Err(OAuthError::TemporarilyUnavailable(format!(
             "revocation stored but not yet visible to every instance: {e}"

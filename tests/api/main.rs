@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit_trail;
 mod authorize_errors;
 mod browser_flow;
 mod cli;

@@ -205,7 +205,8 @@ pub async fn grant(
         Ok(_) => ("issued", None),
         Err(e) => ("denied", Some(e.to_string())),
     };
-    ctx.audit
+    let audited = ctx
+        .audit
         .record(AuditEvent {
             event: "token_exchange".into(),
             decision: decision.into(),
@@ -222,7 +223,13 @@ pub async fn grant(
             ..AuditEvent::default()
         })
         .await;
-    outcome
+    match outcome {
+        // Fail closed: a token nobody could attribute afterwards is not handed out.
+        Ok(_) if !audited => Err(OAuthError::TemporarilyUnavailable(
+            "the audit log could not be written; nothing was issued".into(),
+        )),
+        other => other,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

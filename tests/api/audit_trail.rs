@@ -1,0 +1,72 @@
+//! The audit trail is part of the decision: an exchange whose audit record
+//! cannot be written issues nothing (fail closed), and a revocation at
+//! `/revoke` is recorded with the agent, the user and the grant it touched.
+
+use diesel::connection::SimpleConnection;
+use serde_json::Value;
+
+use crate::helpers::{basic, db_kind, DbKind, RedisChoice};
+use crate::token_exchange::{alice_token_for_planner, exchange, world, PLANNER};
+
+/// Makes every insert into the audit table fail (`on`), or lets them through again.
+fn refuse_audit_writes(app: &crate::helpers::TestApp, on: bool) {
+    let sql = match (db_kind(), on) {
+        (DbKind::Sqlite, true) => {
+            "CREATE TRIGGER deny_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END;"
+        }
+        (DbKind::Sqlite, false) => "DROP TRIGGER deny_audit;",
+        (DbKind::Postgres, true) => "ALTER TABLE audit_events ADD CONSTRAINT deny_audit CHECK (false) NOT VALID;",
+        (DbKind::Postgres, false) => "ALTER TABLE audit_events DROP CONSTRAINT deny_audit;",
+    };
+    app.state
+        .db
+        .run_blocking(|c| c.batch_execute(sql).map_err(deputy::storage::StorageError::from))
+        .expect("test DDL");
+}
+
+#[tokio::test]
+async fn an_exchange_that_cannot_be_audited_issues_nothing() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    refuse_audit_writes(&w.app, true);
+    let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!((r.status, r.error()), (503, "temporarily_unavailable"), "{:?}", r.body);
+    assert!(r.body.get("access_token").is_none(), "{:?}", r.body);
+    refuse_audit_writes(&w.app, false);
+    let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+    assert_eq!(r.status, 200, "once the audit can be written again: {:?}", r.body);
+}
+
+#[tokio::test]
+async fn a_revocation_at_the_revocation_endpoint_is_audited_with_agent_user_and_grant() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    let token = exchange(&w, PLANNER, &w.planner, &user_token, &[("scope", "read")])
+        .await
+        .body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (_, claims) = crate::helpers::verify_with_jwks(&w.app, &token).await;
+    let r = w
+        .app
+        .post_form("/revoke", Some(&basic(PLANNER.0, PLANNER.1)), &[("token", &token)])
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    let out = w.app.cli(&["audit", "tail", "--decision", "revoked"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let e = events
+        .iter()
+        .find(|e| e["event"] == "token_revoked")
+        .unwrap_or_else(|| panic!("no token_revoked event: {events:?}"));
+    assert_eq!(e["agent_id"], "planner", "{e}");
+    assert_eq!(e["client_id"], PLANNER.0, "{e}");
+    assert_eq!(e["user_id"], claims["sub"], "{e}");
+    assert_eq!(e["grant_id"], claims["grant_id"], "{e}");
+    assert_eq!(e["scope"], "read", "{e}");
+}

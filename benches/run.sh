@@ -359,6 +359,7 @@ EOF
       BENCH_SUBJECT_FILE="$WORK/subject_token" BENCH_ACTOR_FILE="$WORK/actor_token"
   done
   fi
+  curl -s "http://$HOST:$PORT/metrics" > "$OUT/deputy-metrics.txt" || true
   kill -TERM "$DEPUTY_PID" 2>/dev/null || true
   wait "$DEPUTY_PID" 2>/dev/null || true
 fi

@@ -4,7 +4,11 @@
 //! Writes are group-committed: callers hand their event to one writer task and
 //! wait for it; the writer commits everything that queued up in one
 //! transaction, then releases all the waiters. Nothing is answered before its
-//! event is committed, and under load one commit serves many requests.
+//! event is committed, and under load one commit serves many requests: while
+//! events keep arriving (the writer is woken soon after its last commit), it
+//! gathers for [`LINGER`] before committing. Measured on one core: without
+//! that, 95% of commits carried a single event and the audit cost half of an
+//! exchange (BENCHMARKS.md).
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,23 +24,37 @@ pub struct AuditLog {
 
 /// Most events committed in one transaction.
 const BATCH: usize = 256;
+/// How long a busy writer gathers events before committing (tokio's timer
+/// resolution is 1 ms). An idle writer commits at once.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl AuditLog {
     /// Starts the writer on the current runtime.
     pub fn start(db: Db) -> AuditLog {
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
         tokio::spawn(async move {
+            let mut last_commit: Option<tokio::time::Instant> = None;
             while let Some(first) = rx.recv().await {
                 let mut jobs = vec![first];
+                let busy = last_commit.is_some_and(|t| t.elapsed() < 2 * LINGER);
+                let deadline = tokio::time::Instant::now() + LINGER;
                 while jobs.len() < BATCH {
                     match rx.try_recv() {
                         Ok(j) => jobs.push(j),
+                        Err(_) if busy => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(j)) => jobs.push(j),
+                            _ => break,
+                        },
                         Err(_) => break,
                     }
                 }
                 let events: Vec<AuditEvent> = jobs.iter().map(|(e, _)| e.clone()).collect();
                 let n = events.len();
-                let ok = match db.run(move |c| audit::append(c, &events)).await {
+                metrics::histogram!("deputy_audit_batch_events").record(n as f64);
+                let started = std::time::Instant::now();
+                let written = db.run(move |c| audit::append(c, &events)).await;
+                metrics::histogram!("deputy_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+                let ok = match written {
                     Ok(()) => true,
                     Err(err) => {
                         tracing::error!(error = %err, events = n, "AUDIT WRITE FAILED");
@@ -47,6 +65,7 @@ impl AuditLog {
                 for (_, done) in jobs {
                     let _ = done.send(ok);
                 }
+                last_commit = Some(tokio::time::Instant::now());
             }
         });
         AuditLog { tx }

@@ -145,6 +145,10 @@ impl Db {
         let manager = Manager { backend, url };
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)
+            // A file database does not drop connections: checking each one out
+            // with a `SELECT 1` would only cost a statement per query. A server
+            // connection is checked (it may have been closed under us).
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(CONNECTION_WAIT)
             .build(manager)
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;

@@ -5,8 +5,8 @@
 //! wait for it; the writer commits everything that queued up in one
 //! transaction, then releases all the waiters. Nothing is answered before its
 //! event is committed, and under load one commit serves many requests: while
-//! events keep arriving (the writer is woken soon after its last commit), it
-//! gathers for [`LINGER`] before committing. Measured on one core: without
+//! events keep arriving (the writer is woken soon after its last commit) and
+//! commits are quick, it gathers for [`LINGER`] before committing. Measured on one core: without
 //! that, 95% of commits carried a single event and the audit cost half of an
 //! exchange (BENCHMARKS.md).
 
@@ -33,10 +33,14 @@ impl AuditLog {
     pub fn start(db: Db) -> AuditLog {
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
         tokio::spawn(async move {
-            let mut last_commit: Option<tokio::time::Instant> = None;
+            // When the last commit ended, and how long it took.
+            let mut last_commit: Option<(tokio::time::Instant, std::time::Duration)> = None;
             while let Some(first) = rx.recv().await {
                 let mut jobs = vec![first];
-                let busy = last_commit.is_some_and(|t| t.elapsed() < 2 * LINGER);
+                // Gather only if events keep coming and commits are quick (an embedded
+                // database on a busy core): a slow commit (a database server's fsync)
+                // already lets the next batch queue up while it runs.
+                let busy = last_commit.is_some_and(|(t, took)| t.elapsed() < 2 * LINGER && took < LINGER);
                 let deadline = tokio::time::Instant::now() + LINGER;
                 while jobs.len() < BATCH {
                     match rx.try_recv() {
@@ -53,7 +57,8 @@ impl AuditLog {
                 metrics::histogram!("deputy_audit_batch_events").record(n as f64);
                 let started = std::time::Instant::now();
                 let written = db.run(move |c| audit::append(c, &events)).await;
-                metrics::histogram!("deputy_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+                let took = started.elapsed();
+                metrics::histogram!("deputy_audit_commit_seconds").record(took.as_secs_f64());
                 let ok = match written {
                     Ok(()) => true,
                     Err(err) => {
@@ -65,7 +70,7 @@ impl AuditLog {
                 for (_, done) in jobs {
                     let _ = done.send(ok);
                 }
-                last_commit = Some(tokio::time::Instant::now());
+                last_commit = Some((tokio::time::Instant::now(), took));
             }
         });
         AuditLog { tx }

@@ -114,6 +114,9 @@ pub fn upsert(conn: &mut DbConnection, spec: &AgentSpec, now: i64) -> Result<boo
     match existing {
         None => {
             agents::insert(conn, &agent, now)?;
+            // A new agent's kill switch matches its status (an earlier agent of the
+            // same id may have left one; Redis hears of it from the periodic copy).
+            agents::set_kill_switch(conn, &agent.id, agent.status, now)?;
             Ok(true)
         }
         Some(_) => {

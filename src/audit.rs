@@ -77,7 +77,9 @@ impl AuditLog {
     }
 
     /// Appends one event and waits until it is committed. Returns false (and
-    /// logs loudly) if it could not be written; the decision it records stands.
+    /// logs loudly) if it could not be written: the caller decides what that
+    /// means (a token exchange then issues nothing; a revocation already made
+    /// stands).
     pub async fn record(&self, mut event: AuditEvent) -> bool {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -157,10 +157,18 @@ pub async fn post_agent_status(
     };
     let (id, action) = path.into_inner();
     let now = clock::now();
-    let found = match action.as_str() {
-        "suspend" => state.revocations.suspend_agent(&id, now).await.map_err(|_| ()),
-        "resume" => state.revocations.resume_agent(&id, now).await.map_err(|_| ()),
+    let result = match action.as_str() {
+        "suspend" => state.revocations.suspend_agent(&id, now).await,
+        "resume" => state.revocations.resume_agent(&id, now).await,
         _ => return error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "unknown action"),
+    };
+    // Stored but not yet in Redis: the change stands (and reaches Redis from the
+    // database within `keys.refresh_interval_secs`), so it is audited; the caller
+    // hears 503, never a 200 that not every instance can honour yet.
+    let (found, propagated) = match result {
+        Ok(found) => (Ok(found), true),
+        Err(crate::revocation::RevocationError::NotPropagated(_)) => (Ok(true), false),
+        Err(crate::revocation::RevocationError::Unavailable(_)) => (Err(()), false),
     };
     match found {
         Ok(true) => {
@@ -177,12 +185,19 @@ pub async fn post_agent_status(
                     } else {
                         "resumed".into()
                     },
-                    reason: Some(format!("admin API, {who}")),
+                    reason: Some(if propagated {
+                        format!("admin API, {who}")
+                    } else {
+                        format!("admin API, {who}; Redis not told yet")
+                    }),
                     request_id: crate::endpoints::request_id(&req),
                     agent_id: Some(id.clone()),
                     ..AuditEvent::default()
                 })
                 .await;
+            if !propagated {
+                return unavailable();
+            }
             HttpResponse::Ok()
                 .json(json!({ "agent_id": id, "status": if action == "suspend" { "suspended" } else { "active" } }))
         }

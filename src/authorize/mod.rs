@@ -329,6 +329,14 @@ pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, Author
     }
     let client_is_agent = matches!((&own, &agent), (Some(o), Some(a)) if o.id == a.id);
     let client = client.ok_or_else(|| AuthorizeError::Page("This application is no longer registered.".into()))?;
+    // The client's registration may have changed since the request began.
+    if let Some(a) = &row.requested_actor {
+        if !client.agents.contains(a) && own.as_ref().is_none_or(|o| &o.id != a) {
+            return Err(AuthorizeError::Page(
+                "This application may no longer name that agent. Start again from the application.".into(),
+            ));
+        }
+    }
     let corrupt = |_| AuthorizeError::Storage(StorageError::Corrupt("auth request".into()));
     Ok(Pending {
         scope: Scope::parse(&row.scope).map_err(corrupt)?,

@@ -17,7 +17,7 @@ pub enum AgentCommand {
     List,
     /// Show one agent as JSON.
     Show { agent_id: String },
-    /// The kill switch: every live token naming the agent anywhere in its chain turns inactive.
+    /// The kill switch: every live token naming the agent (its `act` chain or `may_act`) turns inactive.
     Suspend { agent_id: String },
     /// Let a suspended agent obtain new tokens again (tokens revoked by the suspension stay revoked).
     Resume { agent_id: String },
@@ -109,17 +109,24 @@ fn set_status(db: &Db, settings: &Settings, agent_id: &str, status: AgentStatus)
     let _runtime = rt.enter();
     let revocations = super::revocations(db, settings)?;
     let now = clock::now();
-    let (found, event, decision) = match status {
+    let (result, event, decision) = match status {
         AgentStatus::Suspended => (
-            rt.block_on(revocations.suspend_agent(agent_id, now))?,
+            rt.block_on(revocations.suspend_agent(agent_id, now)),
             "agent_suspended",
             "suspended",
         ),
         AgentStatus::Active => (
-            rt.block_on(revocations.resume_agent(agent_id, now))?,
+            rt.block_on(revocations.resume_agent(agent_id, now)),
             "agent_resumed",
             "resumed",
         ),
+    };
+    // Stored but not yet in Redis: the change stands and is audited; running
+    // servers copy it to Redis within `keys.refresh_interval_secs`.
+    let (found, not_propagated) = match result {
+        Ok(found) => (found, None),
+        Err(crate::revocation::RevocationError::NotPropagated(e)) => (true, Some(e)),
+        Err(e) => return Err(e.into()),
     };
     anyhow::ensure!(found, "no agent {agent_id}");
     rt.block_on(crate::audit::record(
@@ -129,13 +136,24 @@ fn set_status(db: &Db, settings: &Settings, agent_id: &str, status: AgentStatus)
             decision: decision.into(),
             agent_id: Some(agent_id.to_owned()),
             reason: Some(format!(
-                "deputy agent {}",
-                if decision == "suspended" { "suspend" } else { "resume" }
+                "deputy agent {}{}",
+                if decision == "suspended" { "suspend" } else { "resume" },
+                if not_propagated.is_some() {
+                    "; Redis not told yet"
+                } else {
+                    ""
+                }
             )),
             ..Default::default()
         },
     ));
-    Ok(())
+    match not_propagated {
+        None => Ok(()),
+        Some(e) => anyhow::bail!(
+            "{agent_id} is {decision} in the database, but Redis could not be told ({e}); running servers \
+             copy it to Redis within keys.refresh_interval_secs"
+        ),
+    }
 }
 
 fn read_spec(file: &std::path::Path) -> anyhow::Result<crate::agent_registry::AgentSpec> {

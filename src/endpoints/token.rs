@@ -40,6 +40,12 @@ pub async fn post_token(
             token_exchange::grant(&client, r, &ctx, &state.keys, &state.validator, now).await?
         }
         TokenRequest::ClientCredentials(r) => {
+            // A suspended agent's own client gets nothing (its registration is read
+            // from the registry cache, so this holds within `client_cache_ttl_ms`).
+            let agent = state.registry.agent_of_client(&state.db, &client.id).await?;
+            if agent.is_some_and(|a| a.status != crate::domain::AgentStatus::Active) {
+                return Err(OAuthError::UnauthorizedClient("the agent is suspended".into()));
+            }
             client_credentials::grant(&client, r, &keys, &state.settings.issuer, &state.settings.tokens, now)?
         }
     };

@@ -178,16 +178,27 @@ pub async fn issue_for_user(
     now: i64,
 ) -> Result<Issued, OAuthError> {
     let (gid, uid) = (u.grant_id.to_owned(), UserId::from_stored(u.user_id.to_owned()));
-    let (grant, user, withdrawn) = ctx
+    let agent_id = u.may_act.map(str::to_owned);
+    let (grant, user, withdrawn, agent) = ctx
         .db
         .run(move |c| {
             Ok((
                 grants::get(c, &gid)?,
                 users::by_id(c, &uid)?,
                 grants::is_revoked(c, &gid)?,
+                agent_id
+                    .map(|a| crate::storage::agents::get(c, &a))
+                    .transpose()?
+                    .flatten(),
             ))
         })
         .await?;
+    // A token naming a suspended agent would be born revoked (its kill switch): refuse instead.
+    if agent.is_some_and(|a| a.status != crate::domain::AgentStatus::Active) {
+        return Err(OAuthError::InvalidGrant(
+            "the agent that may act with these tokens is suspended".into(),
+        ));
+    }
     let grant = match grant {
         Some(g) if g.is_usable(now) && !withdrawn => g,
         _ => {

@@ -53,13 +53,22 @@ pub struct TokenRef {
 }
 
 impl TokenRef {
+    /// The agents a token names: every actor of its `act` chain, and the agent
+    /// its `may_act` says may act with it (a user's token held by that agent's
+    /// client, or by an application the agent works with).
     pub fn of(c: &crate::tokens::access::AccessClaims) -> TokenRef {
         let mut jtis = c.anc.clone().unwrap_or_default();
         jtis.push(c.jti.clone());
+        let mut agents = c.actors();
+        if let Some(a) = c.may_act.as_ref().and_then(|m| m.get("sub")).and_then(|s| s.as_str()) {
+            if !agents.iter().any(|x| x == a) {
+                agents.push(a.to_owned());
+            }
+        }
         TokenRef {
             jtis,
             grant_id: c.grant_id.clone(),
-            agents: c.actors(),
+            agents,
             iat: c.iat,
         }
     }

@@ -176,31 +176,17 @@ impl RedisRevocations {
     }
 
     /// Copies every agent's kill-switch time from the database to Redis (a small
-    /// table: one query, one pipeline); called periodically by the server, so a
-    /// suspension or resume whose Redis write failed lands within one period.
-    ///
-    /// A suspension made while this runs must not be overwritten by the older
-    /// value read before it: so it writes, reads the database again, and stops
-    /// only when what it read is what it wrote. A suspension committed after
-    /// that last read writes Redis itself, after this.
+    /// table: one query, one script); called periodically by the server, so a
+    /// suspension whose Redis write failed (or was made by a CLI that could not
+    /// reach Redis) lands within one period. The copy never lifts a suspension
+    /// that Redis holds: it may be newer than what was read (a suspension
+    /// committed meanwhile); only an explicit resume lifts one.
     pub async fn reconcile_agents(&self) -> Result<(), String> {
-        let mut written: Option<Vec<(String, i64)>> = None;
-        for _ in 0..5 {
-            let all = self.db.run(agents::all_revocations).await.map_err(|e| e.to_string())?;
-            if all.is_empty() || written.as_ref() == Some(&all) {
-                return Ok(());
-            }
-            let mut pipe = redis::pipe();
-            for (agent, before) in &all {
-                pipe.cmd("SET")
-                    .arg(self.mark_key(Mark::Agent(agent)))
-                    .arg(*before)
-                    .ignore();
-            }
-            self.query::<()>(pipe).await?;
-            written = Some(all);
+        let all = self.db.run(agents::all_revocations).await.map_err(|e| e.to_string())?;
+        if all.is_empty() {
+            return Ok(());
         }
-        Err("agents' kill switches kept changing while being copied; trying again later".into())
+        self.query::<()>(kill_switches_pipe(&self.prefix, &all)).await
     }
 
     fn spawn_rebuild(&self) {
@@ -247,6 +233,32 @@ end
 return 0
 "#;
 
+/// Sets agents' kill-switch times, except that a suspension Redis holds is
+/// never lifted (KEYS: the agents' marks; ARGV: their times, then `SUSPENDED`).
+const SET_KILL_SWITCHES: &str = r#"
+local suspended = ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+  if ARGV[i] == suspended or redis.call('GET', key) ~= suspended then
+    redis.call('SET', key, ARGV[i])
+  end
+end
+return 1
+"#;
+
+/// One script call copying `(agent, kill-switch time)` pairs, see [`SET_KILL_SWITCHES`].
+fn kill_switches_pipe(prefix: &str, all: &[(String, i64)]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    let cmd = pipe.cmd("EVAL").arg(SET_KILL_SWITCHES).arg(all.len());
+    for (agent, _) in all {
+        cmd.arg(format!("{prefix}rev:agent:{agent}"));
+    }
+    for (_, before) in all {
+        cmd.arg(*before);
+    }
+    cmd.arg(agents::SUSPENDED).ignore();
+    pipe
+}
+
 async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: Duration) -> Result<(), String> {
     let lock = format!("{prefix}rev:rebuilding");
     let loaded = format!("{prefix}rev:loaded");
@@ -285,15 +297,8 @@ async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: D
         })
         .await
         .map_err(|e| e.to_string())?;
-    let mut pipe = redis::pipe();
-    for (agent, before) in &killed_agents {
-        pipe.cmd("SET")
-            .arg(format!("{prefix}rev:agent:{agent}"))
-            .arg(before)
-            .ignore();
-    }
     if !killed_agents.is_empty() {
-        step(pipe, conn.clone()).await?;
+        step(kill_switches_pipe(prefix, &killed_agents), conn.clone()).await?;
     }
     let live: Vec<(String, i64)> = tokens
         .into_iter()

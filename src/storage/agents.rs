@@ -144,7 +144,7 @@ pub const SUSPENDED: i64 = i64::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusChange {
     UnknownAgent,
-    /// Already in that state (resuming an agent that was never suspended, say).
+    /// Nothing to propagate (resuming an agent that was never suspended).
     Unchanged,
     /// The new kill-switch time, to propagate: [`SUSPENDED`], or the resume time
     /// (tokens issued before it, while or before it was suspended, stay revoked).
@@ -165,37 +165,39 @@ pub fn set_status(
         if n == 0 {
             return Ok(StatusChange::UnknownAgent);
         }
-        match status {
-            AgentStatus::Suspended => {
-                let updated = diesel::update(agent_revocations::table.find(id))
-                    .set(agent_revocations::revoked_before.eq(SUSPENDED))
-                    .execute(conn)?;
-                if updated == 0 {
-                    diesel::insert_into(agent_revocations::table)
-                        .values((
-                            agent_revocations::agent_id.eq(id),
-                            agent_revocations::revoked_before.eq(SUSPENDED),
-                        ))
-                        .execute(conn)?;
-                }
-                Ok(StatusChange::KillSwitch(SUSPENDED))
-            }
-            AgentStatus::Active => {
-                let resumed = diesel::update(
-                    agent_revocations::table
-                        .find(id)
-                        .filter(agent_revocations::revoked_before.eq(SUSPENDED)),
-                )
-                .set(agent_revocations::revoked_before.eq(now))
-                .execute(conn)?;
-                Ok(if resumed == 1 {
-                    StatusChange::KillSwitch(now)
-                } else {
-                    StatusChange::Unchanged
-                })
-            }
-        }
+        set_kill_switch(conn, id, status, now)
     })
+}
+
+/// The kill switch that goes with `status`: [`SUSPENDED`] while suspended; on
+/// resume, the resume time if it was suspended, else what it already was (so
+/// that it is propagated again). Also used when an agent is (re)registered.
+pub fn set_kill_switch(
+    conn: &mut DbConnection,
+    id: &str,
+    status: AgentStatus,
+    now: i64,
+) -> Result<StatusChange, StorageError> {
+    let current = revoked_before_one(conn, id)?;
+    let next = match (status, current) {
+        (AgentStatus::Suspended, _) => SUSPENDED,
+        (AgentStatus::Active, None) => return Ok(StatusChange::Unchanged),
+        (AgentStatus::Active, Some(SUSPENDED)) => now,
+        (AgentStatus::Active, Some(before)) => before,
+    };
+    if current.is_some() {
+        diesel::update(agent_revocations::table.find(id))
+            .set(agent_revocations::revoked_before.eq(next))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(agent_revocations::table)
+            .values((
+                agent_revocations::agent_id.eq(id),
+                agent_revocations::revoked_before.eq(next),
+            ))
+            .execute(conn)?;
+    }
+    Ok(StatusChange::KillSwitch(next))
 }
 
 pub fn all_revocations(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, StorageError> {

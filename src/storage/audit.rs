@@ -6,7 +6,8 @@ use super::schema::audit_events;
 use super::{DbConnection, StorageError};
 
 #[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, serde::Serialize)]
-#[diesel(table_name = audit_events)]
+// Without this, diesel inserts rows with `None`s one by one on SQLite (as DEFAULT).
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditEvent {
     pub id: String,
     pub at: i64,

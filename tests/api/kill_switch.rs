@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::helpers::{redis_url, CuttableProxy, RedisChoice};
 use crate::revocation::{delete_keys_under, redis};
-use crate::token_exchange::{alice_token_for_planner, exchange, world, PLANNER};
+use crate::token_exchange::{alice_approves_with, alice_token_for_planner, exchange, world, PLANNER};
 
 const ACTIVE: &str = "active";
 
@@ -19,8 +19,27 @@ async fn a_suspended_agent_gets_nothing_at_once_and_resuming_revives_nothing() {
     assert_eq!(first.status, 200, "{:?}", first.body);
     let first = first.body["access_token"].as_str().expect("token").to_owned();
 
+    // The planner's own client may also get tokens of its own (client_credentials).
+    w.app
+        .import(&format!(
+            "[[clients]]\nclient_id = \"planner-client\"\nclient_name = \"Trip planner\"\n\
+             client_secret = \"{}\"\ngrant_types = [\"authorization_code\", \"client_credentials\", \"{}\"]\n\
+             redirect_uris = [\"{}\"]\nscope = \"openid read write\"\nresources = [\"{}\"]\n",
+            PLANNER.1,
+            crate::token_exchange::EXCHANGE,
+            crate::token_exchange::REDIRECT,
+            crate::token_exchange::API
+        ))
+        .await;
+    // A registration change reaches a running server within `client_cache_ttl_ms` (1 s).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let own = (PLANNER.0.to_owned(), PLANNER.1.to_owned());
+    assert!(!w.app.token(&own, &[]).await.is_empty());
+
     let out = w.app.cli(&["agent", "suspend", "planner"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Alice's token that names the planner in `may_act` is revoked with it.
+    assert_eq!(w.app.introspect(&w.rs, &user_token).await.body[ACTIVE], false);
     // The server's cached registration still says "active" for up to a second:
     // the refusal comes from the kill switch, which is checked on every exchange.
     let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
@@ -28,6 +47,18 @@ async fn a_suspended_agent_gets_nothing_at_once_and_resuming_revives_nothing() {
     assert_eq!(w.app.introspect(&w.rs, &first).await.body[ACTIVE], false);
     let peer = w.app.spawn_peer().await;
     assert_eq!(peer.introspect(&w.rs, &first).await.body[ACTIVE], false);
+
+    // Once the cached registration has expired (1 s), its own client gets nothing either.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = w
+        .app
+        .post_form(
+            "/token",
+            Some(&crate::helpers::basic(PLANNER.0, PLANNER.1)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!((r.status, r.error()), (400, "unauthorized_client"), "{:?}", r.body);
 
     let out = w.app.cli(&["agent", "resume", "planner"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -37,7 +68,11 @@ async fn a_suspended_agent_gets_nothing_at_once_and_resuming_revives_nothing() {
         "what the suspension revoked stays revoked"
     );
     // Tokens of the resume's own second are covered by it; the next second is free.
+    // Alice's earlier token stays revoked: she approves again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    let extra = format!("&resource={}&prompt=consent", crate::token_exchange::API);
+    let (tokens, _, _) = alice_approves_with(&w, PLANNER, &["openid", "read"], &extra).await;
+    let user_token = tokens["access_token"].as_str().expect("token").to_owned();
     let again = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
     assert_eq!(again.status, 200, "{:?}", again.body);
     let again = again.body["access_token"].as_str().expect("token").to_owned();
@@ -77,10 +112,10 @@ async fn a_suspension_made_while_redis_was_down_reaches_redis_from_the_database(
     assert_eq!(held, None, "the CLI exited without reaching Redis");
     // The server copies every kill switch from the database to Redis periodically
     // (every `keys.refresh_interval_secs`); run that step now.
-    let deputy::revocation::Revocations::Redis(r) = &w.app.state.revocations else {
+    let deputy::revocation::Revocations::Redis(store) = &w.app.state.revocations else {
         panic!("this app reads Redis")
     };
-    r.reconcile_agents().await.expect("Redis is back");
+    reconcile(store).await;
     let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
     assert_eq!(
         held,
@@ -91,5 +126,44 @@ async fn a_suspension_made_while_redis_was_down_reaches_redis_from_the_database(
     assert_eq!(peer.introspect(&w.rs, &token).await.body[ACTIVE], false);
     let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
     assert_eq!((r.status, r.error()), (400, "unauthorized_client"), "{:?}", r.body);
+
+    // A resume that Redis did not hear of: the copy from the database never lifts
+    // a suspension Redis holds (it could be newer than what it read); Redis keeps
+    // refusing until a resume reaches it.
+    proxy.cut();
+    let out = w.app.cli(&["agent", "resume", "planner"]).await;
+    assert!(!out.status.success());
+    proxy.restore();
+    reconcile(store).await;
+    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    assert_eq!(held, Some(i64::MAX), "fail closed: still suspended in Redis");
+    let out = w.app.cli(&["agent", "resume", "planner"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    assert!(
+        held.is_some_and(|t| t < i64::MAX),
+        "lifted by the resume itself: {held:?}"
+    );
+
+    // Both changes Redis missed are in the audit trail, saying so.
+    let out = w.app.cli(&["audit", "tail", "--agent", "planner"]).await;
+    let trail = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        trail.matches("Redis not told yet").count() >= 2,
+        "suspension and resume audited: {trail}"
+    );
     delete_keys_under(&prefix).await;
+}
+
+/// Runs the periodic copy of kill switches now; the first attempt after Redis
+/// comes back may meet the connection the cut broke.
+async fn reconcile(store: &deputy::revocation::RedisRevocations) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match store.reconcile_agents().await {
+            Ok(()) => return,
+            Err(e) if std::time::Instant::now() > deadline => panic!("Redis is back, yet: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }

@@ -296,8 +296,8 @@ async fn an_agent_gets_a_narrow_token_and_a_sub_agent_a_narrower_one_with_nested
         "a sub-agent cannot widen"
     );
 
-    // The kill switch: suspending the planner revokes both delegated tokens at once,
-    // and the user's own token is untouched.
+    // The kill switch: suspending the planner revokes both delegated tokens at once
+    // (and alice's token, whose `may_act` names the planner).
     let out = w.app.cli(&["agent", "suspend", "planner"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let peer = w.app.spawn_peer().await;
@@ -710,8 +710,8 @@ async fn an_agents_kill_switch_holds_when_redis_restarts_empty() {
     );
     assert_eq!(
         w.app.introspect(&w.rs, &user_token).await.body["active"],
-        true,
-        "the user's own token is untouched"
+        false,
+        "alice's token names the planner (may_act): revoked with it"
     );
 }
 

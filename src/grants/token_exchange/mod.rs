@@ -358,17 +358,16 @@ async fn decide(
             agents: vec![agent.id.clone()],
             ..new_chain
         };
-        return Err(
-            if ctx.revocations.is_revoked(&subject_ref).await.map_err(unavailable)? {
-                OAuthError::InvalidRequest("subject_token is revoked".into())
-            } else if ctx.revocations.is_revoked(&acting).await.map_err(unavailable)? {
-                OAuthError::UnauthorizedClient("the agent is suspended".into())
-            } else if actor.is_some() && ctx.revocations.any_revoked(&refs[2..]).await.map_err(unavailable)? {
-                OAuthError::InvalidRequest("actor_token is invalid: it was revoked".into())
-            } else {
-                OAuthError::InvalidGrant("an agent in the delegation chain is suspended".into())
-            },
-        );
+        // The acting agent's suspension first: it also revokes the tokens naming it.
+        return Err(if ctx.revocations.is_revoked(&acting).await.map_err(unavailable)? {
+            OAuthError::UnauthorizedClient("the agent is suspended (or was resumed less than a second ago)".into())
+        } else if ctx.revocations.is_revoked(&subject_ref).await.map_err(unavailable)? {
+            OAuthError::InvalidRequest("subject_token is revoked".into())
+        } else if actor.is_some() && ctx.revocations.any_revoked(&refs[2..]).await.map_err(unavailable)? {
+            OAuthError::InvalidRequest("actor_token is invalid: it was revoked".into())
+        } else {
+            OAuthError::InvalidGrant("an agent in the delegation chain is suspended".into())
+        });
     }
 
     // Scope: requested ⊆ subject ∩ consent ∩ agent ceiling; never widened.

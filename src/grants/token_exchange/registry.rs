@@ -46,6 +46,17 @@ impl RegistryCache {
         self.grants.purge();
     }
 
+    /// The agent whose client this is, if any.
+    pub async fn agent_of_client(&self, db: &Db, client: &ClientId) -> Result<Option<Arc<Agent>>, StorageError> {
+        if let Some(a) = self.by_client.get(client) {
+            return Ok(a);
+        }
+        let cid = client.clone();
+        let agent = db.run(move |c| agents::by_client(c, &cid)).await?.map(Arc::new);
+        self.by_client.insert(client.clone(), agent.clone());
+        Ok(agent)
+    }
+
     pub async fn view(
         &self,
         db: &Db,

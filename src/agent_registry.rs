@@ -113,10 +113,13 @@ pub fn upsert(conn: &mut DbConnection, spec: &AgentSpec, now: i64) -> Result<boo
     };
     match existing {
         None => {
-            agents::insert(conn, &agent, now)?;
-            // A new agent's kill switch matches its status (an earlier agent of the
-            // same id may have left one; Redis hears of it from the periodic copy).
-            agents::set_kill_switch(conn, &agent.id, agent.status, now)?;
+            // A new agent's kill switch matches its status and starts now (an earlier
+            // agent of the same id may have left one); Redis hears of it from the
+            // periodic copy, which accepts it because its generation is newer.
+            diesel::Connection::transaction(conn, |conn| {
+                agents::insert(conn, &agent, now)?;
+                agents::set_kill_switch(conn, &agent.id, agent.status, now, true)
+            })?;
             Ok(true)
         }
         Some(_) => {

@@ -107,8 +107,10 @@ impl Revocations {
         match self.db().run(move |c| agents::set_status(c, &a, status, now)).await? {
             StatusChange::UnknownAgent => Ok(false),
             StatusChange::Unchanged => Ok(true),
-            StatusChange::KillSwitch(before) => {
-                self.propagate(Mark::Agent(agent_id), before, now).await?;
+            StatusChange::KillSwitch(k) => {
+                if let Revocations::Redis(r) = self {
+                    r.propagate_agent(agent_id, k).await?;
+                }
                 Ok(true)
             }
         }
@@ -207,7 +209,8 @@ impl Revocations {
 pub enum Mark<'a> {
     Token(&'a str),
     Grant(&'a str),
-    /// Value: the kill-switch time ([`agents::SUSPENDED`] while suspended); kept without expiry.
+    /// Value: "generation:time", the kill-switch time ([`agents::SUSPENDED`] while
+    /// suspended); kept without expiry.
     Agent(&'a str),
 }
 

@@ -96,12 +96,12 @@ impl RedisRevocations {
             .cmd("MGET")
             .arg(&agent_keys)
             .exists(self.loaded_key());
-        match self.query::<(i64, Vec<Option<i64>>, bool)>(pipe).await {
+        match self.query::<(i64, Vec<Option<String>>, bool)>(pipe).await {
             Ok((revoked, killed, true)) => Ok(revoked > 0
                 || killed
                     .iter()
                     .zip(&issued_at)
-                    .any(|(before, iat)| before.is_some_and(|b| b >= *iat))),
+                    .any(|(value, iat)| value.as_deref().is_some_and(|v| kill_switch_time(v) >= *iat))),
             Ok((_, _, false)) => {
                 // Redis is up but does not hold the full set (restarted empty): the
                 // database answers, and Redis is rebuilt in the background.
@@ -122,31 +122,25 @@ impl RedisRevocations {
         pipe
     }
 
-    fn agent_pipe(&self, key: &str, revoked_before: i64) -> redis::Pipeline {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(key).arg(revoked_before).ignore();
-        pipe
+    /// Writes an agent's kill switch after the durable write. On failure the
+    /// caller answers 503; every instance's periodic copy ([`Self::reconcile_agents`])
+    /// lands it within `keys.refresh_interval_secs`.
+    pub(super) async fn propagate_agent(&self, agent_id: &str, k: agents::KillSwitch) -> Result<(), RevocationError> {
+        self.query::<()>(kill_switches_pipe(&self.prefix, &[(agent_id.to_owned(), k)]))
+            .await
+            .map_err(RevocationError::NotPropagated)
     }
 
-    /// Writes the mark to Redis after the durable write. `value` is when the
-    /// covered tokens expire, or for an agent its kill-switch time. On failure
-    /// the caller answers 503, and the mark is pushed again in the background
-    /// (token and grant marks by [`Self::flush_pending`], agents' kill switches
-    /// by [`Self::reconcile_agents`], which also covers a CLI that could not
-    /// reach Redis and exited).
-    pub(super) async fn propagate(&self, mark: Mark<'_>, value: i64, now: i64) -> Result<(), RevocationError> {
+    /// Writes a token or grant mark to Redis after the durable write; `expires_at`
+    /// is when the tokens it covers expire. On failure the caller answers 503 and
+    /// [`Self::flush_pending`] pushes it again in the background.
+    pub(super) async fn propagate(&self, mark: Mark<'_>, expires_at: i64, now: i64) -> Result<(), RevocationError> {
         let key = self.mark_key(mark);
-        let pipe = match mark {
-            Mark::Agent(_) => self.agent_pipe(&key, value),
-            _ => self.set_pipe(&key, value, now),
-        };
-        match self.query::<()>(pipe).await {
+        match self.query::<()>(self.set_pipe(&key, expires_at, now)).await {
             Ok(()) => Ok(()),
             Err(e) => {
-                if !matches!(mark, Mark::Agent(_)) {
-                    if let Ok(mut p) = self.pending.lock() {
-                        p.push((key, value));
-                    }
+                if let Ok(mut p) = self.pending.lock() {
+                    p.push((key, expires_at));
                 }
                 Err(RevocationError::NotPropagated(e))
             }
@@ -175,12 +169,11 @@ impl RedisRevocations {
         }
     }
 
-    /// Copies every agent's kill-switch time from the database to Redis (a small
+    /// Copies every agent's kill switch from the database to Redis (a small
     /// table: one query, one script); called periodically by the server, so a
-    /// suspension whose Redis write failed (or was made by a CLI that could not
-    /// reach Redis) lands within one period. The copy never lifts a suspension
-    /// that Redis holds: it may be newer than what was read (a suspension
-    /// committed meanwhile); only an explicit resume lifts one.
+    /// suspension or resume whose Redis write failed (or was made by a CLI that
+    /// could not reach Redis) lands within one period. Generations keep a copy
+    /// made from an older read from overwriting a newer change.
     pub async fn reconcile_agents(&self) -> Result<(), String> {
         let all = self.db.run(agents::all_revocations).await.map_err(|e| e.to_string())?;
         if all.is_empty() {
@@ -233,30 +226,41 @@ end
 return 0
 "#;
 
-/// Sets agents' kill-switch times, except that a suspension Redis holds is
-/// never lifted (KEYS: the agents' marks; ARGV: their times, then `SUSPENDED`).
+/// Sets agents' kill switches, each only if its generation is newer than the
+/// one Redis holds (KEYS: the agents' marks; ARGV: "generation:time" values).
+/// Every writer (a suspend or resume, the periodic copy, a rebuild) goes
+/// through it, so an older read can never overwrite a newer change.
 const SET_KILL_SWITCHES: &str = r#"
-local suspended = ARGV[#ARGV]
 for i, key in ipairs(KEYS) do
-  if ARGV[i] == suspended or redis.call('GET', key) ~= suspended then
-    redis.call('SET', key, ARGV[i])
-  end
+  local new = ARGV[i]
+  local newgen = tonumber(string.match(new, '^(%d+):'))
+  local cur = redis.call('GET', key)
+  local curgen = -1
+  if cur then curgen = tonumber(string.match(cur, '^(%d+):')) or 0 end
+  if newgen and newgen > curgen then redis.call('SET', key, new) end
 end
 return 1
 "#;
 
-/// One script call copying `(agent, kill-switch time)` pairs, see [`SET_KILL_SWITCHES`].
-fn kill_switches_pipe(prefix: &str, all: &[(String, i64)]) -> redis::Pipeline {
+/// One script call writing agents' kill switches, see [`SET_KILL_SWITCHES`].
+fn kill_switches_pipe(prefix: &str, all: &[(String, agents::KillSwitch)]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     let cmd = pipe.cmd("EVAL").arg(SET_KILL_SWITCHES).arg(all.len());
     for (agent, _) in all {
         cmd.arg(format!("{prefix}rev:agent:{agent}"));
     }
-    for (_, before) in all {
-        cmd.arg(*before);
+    for (_, k) in all {
+        cmd.arg(format!("{}:{}", k.generation, k.before));
     }
-    cmd.arg(agents::SUSPENDED).ignore();
+    cmd.ignore();
     pipe
+}
+
+/// The kill-switch time in a Redis value ("generation:time"); a value that
+/// cannot be read counts as suspended (fail closed).
+fn kill_switch_time(value: &str) -> i64 {
+    let time = value.split_once(':').map_or(value, |(_, t)| t);
+    time.parse().unwrap_or(agents::SUSPENDED)
 }
 
 async fn rebuild(db: &Db, conn: &mut ConnectionManager, prefix: &str, timeout: Duration) -> Result<(), String> {

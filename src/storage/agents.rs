@@ -140,15 +140,24 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
 /// whenever issued, is revoked, and none can be issued.
 pub const SUSPENDED: i64 = i64::MAX;
 
+/// An agent's kill switch as stored: tokens naming the agent issued at or
+/// before `before` are revoked. `generation` grows with every change, so that
+/// a copy made from an older read never overwrites a newer change in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillSwitch {
+    pub before: i64,
+    pub generation: i64,
+}
+
 /// What [`set_status`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusChange {
     UnknownAgent,
     /// Nothing to propagate (resuming an agent that was never suspended).
     Unchanged,
-    /// The new kill-switch time, to propagate: [`SUSPENDED`], or the resume time
+    /// The new kill switch, to propagate: [`SUSPENDED`], or the resume time
     /// (tokens issued before it, while or before it was suspended, stay revoked).
-    KillSwitch(i64),
+    KillSwitch(KillSwitch),
 }
 
 /// Sets the status and the kill switch with it, in one transaction.
@@ -165,46 +174,75 @@ pub fn set_status(
         if n == 0 {
             return Ok(StatusChange::UnknownAgent);
         }
-        set_kill_switch(conn, id, status, now)
+        set_kill_switch(conn, id, status, now, false)
     })
 }
 
-/// The kill switch that goes with `status`: [`SUSPENDED`] while suspended; on
-/// resume, the resume time if it was suspended, else what it already was (so
-/// that it is propagated again). Also used when an agent is (re)registered.
+/// The kill switch that goes with `status`: [`SUSPENDED`] while suspended (and
+/// the refresh tokens that would name the agent are revoked: a resume revives
+/// nothing); on resume, the resume time if it was suspended, else what it
+/// already was (propagated again). A `fresh` registration starts just before
+/// `now`, so that nothing issued to an earlier agent of the same id carries over.
 pub fn set_kill_switch(
     conn: &mut DbConnection,
     id: &str,
     status: AgentStatus,
     now: i64,
+    fresh: bool,
 ) -> Result<StatusChange, StorageError> {
-    let current = revoked_before_one(conn, id)?;
-    let next = match (status, current) {
+    let current: Option<(i64, i64)> = agent_revocations::table
+        .find(id)
+        .select((agent_revocations::revoked_before, agent_revocations::generation))
+        .first(conn)
+        .optional()?;
+    let before = match (status, current) {
         (AgentStatus::Suspended, _) => SUSPENDED,
+        // Not `now`: the new agent's own first tokens may be issued this very second.
+        (AgentStatus::Active, _) if fresh => now - 1,
         (AgentStatus::Active, None) => return Ok(StatusChange::Unchanged),
-        (AgentStatus::Active, Some(SUSPENDED)) => now,
-        (AgentStatus::Active, Some(before)) => before,
+        (AgentStatus::Active, Some((SUSPENDED, _))) => now,
+        (AgentStatus::Active, Some((before, _))) => before,
     };
+    if status == AgentStatus::Suspended {
+        use super::schema::refresh_tokens;
+        diesel::update(refresh_tokens::table.filter(refresh_tokens::may_act.eq(id)))
+            .set(refresh_tokens::revoked.eq(true))
+            .execute(conn)?;
+    }
+    let generation = current.map_or(1, |(_, g)| g + 1);
     if current.is_some() {
         diesel::update(agent_revocations::table.find(id))
-            .set(agent_revocations::revoked_before.eq(next))
+            .set((
+                agent_revocations::revoked_before.eq(before),
+                agent_revocations::generation.eq(generation),
+            ))
             .execute(conn)?;
     } else {
         diesel::insert_into(agent_revocations::table)
             .values((
                 agent_revocations::agent_id.eq(id),
-                agent_revocations::revoked_before.eq(next),
+                agent_revocations::revoked_before.eq(before),
+                agent_revocations::generation.eq(generation),
             ))
             .execute(conn)?;
     }
-    Ok(StatusChange::KillSwitch(next))
+    Ok(StatusChange::KillSwitch(KillSwitch { before, generation }))
 }
 
-pub fn all_revocations(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, StorageError> {
-    Ok(agent_revocations::table
-        .select((agent_revocations::agent_id, agent_revocations::revoked_before))
+/// Every agent's kill switch, by agent id.
+pub fn all_revocations(conn: &mut DbConnection) -> Result<Vec<(String, KillSwitch)>, StorageError> {
+    let rows: Vec<(String, i64, i64)> = agent_revocations::table
+        .select((
+            agent_revocations::agent_id,
+            agent_revocations::revoked_before,
+            agent_revocations::generation,
+        ))
         .order(agent_revocations::agent_id)
-        .load(conn)?)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, before, generation)| (id, KillSwitch { before, generation }))
+        .collect())
 }
 
 /// The kill-switch time of one agent, if it was ever suspended.

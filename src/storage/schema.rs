@@ -188,6 +188,7 @@ diesel::table! {
     agent_revocations (agent_id) {
         agent_id -> Text,
         revoked_before -> BigInt,
+        generation -> BigInt,
     }
 }
 

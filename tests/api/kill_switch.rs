@@ -108,7 +108,7 @@ async fn a_suspension_made_while_redis_was_down_reaches_redis_from_the_database(
     proxy.restore();
     let key = format!("{prefix}rev:agent:planner");
     let mut conn = redis().await;
-    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    let held: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
     assert_eq!(held, None, "the CLI exited without reaching Redis");
     // The server copies every kill switch from the database to Redis periodically
     // (every `keys.refresh_interval_secs`); run that step now.
@@ -116,33 +116,60 @@ async fn a_suspension_made_while_redis_was_down_reaches_redis_from_the_database(
         panic!("this app reads Redis")
     };
     reconcile(store).await;
-    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
-    assert_eq!(
-        held,
-        Some(i64::MAX),
-        "suspended: every token naming it, whenever issued"
+    let suspended: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    assert!(
+        suspended
+            .as_deref()
+            .is_some_and(|v| v.ends_with(":9223372036854775807")),
+        "suspended (generation:end of time): {suspended:?}"
     );
     let peer = w.app.spawn_peer().await;
     assert_eq!(peer.introspect(&w.rs, &token).await.body[ACTIVE], false);
     let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
     assert_eq!((r.status, r.error()), (400, "unauthorized_client"), "{:?}", r.body);
 
-    // A resume that Redis did not hear of: the copy from the database never lifts
-    // a suspension Redis holds (it could be newer than what it read); Redis keeps
-    // refusing until a resume reaches it.
+    // Generations order the writers: a value of an older generation (an older
+    // read, written late) is replaced by the copy; one of a newer generation (a
+    // change the database has not shown this copy yet) is left alone.
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("0:1")
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+    reconcile(store).await;
+    let again: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    assert_eq!(again, suspended, "an older generation is replaced");
+    let newer = "999999999:1";
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(newer)
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+    reconcile(store).await;
+    let kept: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    assert_eq!(kept.as_deref(), Some(newer), "a newer generation is kept");
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(suspended.as_deref().unwrap_or_default())
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+
+    // A resume that Redis did not hear of reaches it from the database too: its
+    // generation is newer than the suspension's.
     proxy.cut();
     let out = w.app.cli(&["agent", "resume", "planner"]).await;
     assert!(!out.status.success());
     proxy.restore();
     reconcile(store).await;
-    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
-    assert_eq!(held, Some(i64::MAX), "fail closed: still suspended in Redis");
-    let out = w.app.cli(&["agent", "resume", "planner"]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let held: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
+    let resumed: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("GET");
     assert!(
-        held.is_some_and(|t| t < i64::MAX),
-        "lifted by the resume itself: {held:?}"
+        resumed
+            .as_deref()
+            .is_some_and(|v| !v.ends_with(":9223372036854775807") && v != suspended.as_deref().unwrap_or_default()),
+        "resumed in Redis: {resumed:?}"
     );
 
     // Both changes Redis missed are in the audit trail, saying so.

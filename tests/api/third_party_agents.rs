@@ -69,6 +69,10 @@ async fn an_application_names_an_agent_the_user_approves_it_and_only_that_agent_
     let (_, refreshed) =
         crate::helpers::verify_with_jwks(&w.app, r.body["access_token"].as_str().expect("token")).await;
     assert_eq!(refreshed["may_act"], json!({ "sub": "planner" }), "{refreshed}");
+    let refresh_token = r.body["refresh_token"]
+        .as_str()
+        .expect("rotated refresh token")
+        .to_owned();
 
     // The planner (through its own client) exchanges the application's token.
     let r = exchange(&w, PLANNER, &w.planner, &app_token, &[("scope", "read")]).await;
@@ -95,6 +99,24 @@ async fn an_application_names_an_agent_the_user_approves_it_and_only_that_agent_
             .any(|e| e["event"] == "consent_given" && e["client_id"] == "chat-app"),
         "{events:?}"
     );
+
+    // Suspending the planner revokes the application's tokens that name it, its
+    // refresh session included: resuming the planner revives neither.
+    let out = w.app.cli(&["agent", "suspend", "planner"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.app.introspect(&w.rs, &app_token).await.body["active"], false);
+    let out = w.app.cli(&["agent", "resume", "planner"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = w
+        .app
+        .post_form(
+            "/token",
+            Some(&crate::helpers::basic(CHAT.0, CHAT.1)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)],
+        )
+        .await;
+    assert_eq!((r.status, r.error()), (400, "invalid_grant"), "{:?}", r.body);
+    assert_eq!(w.app.introspect(&w.rs, &app_token).await.body["active"], false);
 }
 
 #[tokio::test]

@@ -1,0 +1,1 @@
+ALTER TABLE agent_revocations DROP COLUMN generation;

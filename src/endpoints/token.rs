@@ -34,8 +34,24 @@ pub async fn post_token(
         request_id: super::request_id(&req),
     };
     let response = match &request {
-        TokenRequest::AuthorizationCode(r) => authorization_code::grant(&client, r, &ctx, now).await?,
-        TokenRequest::RefreshToken(r) => refresh_token::grant(&client, r, &ctx, now).await?,
+        TokenRequest::AuthorizationCode(r) => {
+            audit_denial(
+                &ctx,
+                &client,
+                "authorization_code",
+                authorization_code::grant(&client, r, &ctx, now).await,
+            )
+            .await?
+        }
+        TokenRequest::RefreshToken(r) => {
+            audit_denial(
+                &ctx,
+                &client,
+                "refresh_token",
+                refresh_token::grant(&client, r, &ctx, now).await,
+            )
+            .await?
+        }
         TokenRequest::TokenExchange(r) => {
             token_exchange::grant(&client, r, &ctx, &state.keys, &state.validator, now).await?
         }
@@ -51,4 +67,27 @@ pub async fn post_token(
     };
     metrics::counter!("deputy_tokens_issued_total", "grant_type" => request.grant_type()).increment(1);
     Ok(no_store_json(&response))
+}
+
+/// A refused user-token grant is audited with its reason (issuance is audited
+/// where the tokens are made, in `grants::issue_for_user`).
+async fn audit_denial<T>(
+    ctx: &GrantContext<'_>,
+    client: &crate::domain::Client,
+    grant_type: &str,
+    outcome: Result<T, OAuthError>,
+) -> Result<T, OAuthError> {
+    if let Err(e) = &outcome {
+        ctx.audit
+            .record(crate::storage::audit::AuditEvent {
+                event: grant_type.into(),
+                decision: "denied".into(),
+                reason: Some(e.to_string()),
+                client_id: Some(client.id.to_string()),
+                request_id: ctx.request_id.clone(),
+                ..Default::default()
+            })
+            .await;
+    }
+    outcome
 }

@@ -290,6 +290,32 @@ pub async fn issue_for_user(
     };
     let g = grant.id.clone();
     ctx.db.run(move |c| grants::touch(c, &g, now)).await?;
+    // Attributed like every decision. Unlike an exchange, the code or refresh token
+    // is already used up here, so a failed audit write is logged loudly by the
+    // writer but does not take the tokens back.
+    ctx.audit
+        .record(crate::storage::audit::AuditEvent {
+            event: if u.family.is_some() {
+                "refresh_token"
+            } else {
+                "authorization_code"
+            }
+            .into(),
+            decision: "issued".into(),
+            agent_id: claims
+                .may_act
+                .as_ref()
+                .and_then(|m| m["sub"].as_str())
+                .map(str::to_owned),
+            user_id: Some(user.id.to_string()),
+            client_id: Some(client.id.to_string()),
+            scope: claims.scope.clone(),
+            audience: Some(claims.aud.clone()),
+            grant_id: Some(grant.id.clone()),
+            request_id: ctx.request_id.clone(),
+            ..Default::default()
+        })
+        .await;
     Ok(Issued {
         access_jti: claims.jti.clone(),
         family,

@@ -70,3 +70,47 @@ async fn a_revocation_at_the_revocation_endpoint_is_audited_with_agent_user_and_
     assert_eq!(e["grant_id"], claims["grant_id"], "{e}");
     assert_eq!(e["scope"], "read", "{e}");
 }
+
+#[tokio::test]
+async fn user_token_grants_are_audited_issued_and_denied() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    let (_, claims) = crate::helpers::verify_with_jwks(&w.app, &user_token).await;
+    let r = w
+        .app
+        .post_form(
+            "/token",
+            Some(&basic(PLANNER.0, PLANNER.1)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "not-a-refresh-token"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+
+    let out = w.app.cli(&["audit", "tail"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let issued = events
+        .iter()
+        .find(|e| e["event"] == "authorization_code" && e["decision"] == "issued")
+        .unwrap_or_else(|| panic!("no issued authorization_code event: {events:?}"));
+    assert_eq!(issued["user_id"], claims["sub"], "{issued}");
+    assert_eq!(issued["client_id"], PLANNER.0, "{issued}");
+    assert_eq!(issued["agent_id"], "planner", "the agent its may_act names: {issued}");
+    assert_eq!(issued["grant_id"], claims["grant_id"], "{issued}");
+    let denied = events
+        .iter()
+        .find(|e| e["event"] == "refresh_token" && e["decision"] == "denied")
+        .unwrap_or_else(|| panic!("no denied refresh_token event: {events:?}"));
+    assert_eq!(denied["client_id"], PLANNER.0, "{denied}");
+    assert!(denied["reason"].as_str().is_some_and(|r| !r.is_empty()), "{denied}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("not-a-refresh-token"),
+        "no token in the audit"
+    );
+}

@@ -9,10 +9,9 @@
 //! more. Argon2id verifications per client id are rate-limited (brute force,
 //! and CPU exhaustion), and an unknown client costs the same as a known one.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -181,10 +180,11 @@ pub fn generate_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
+/// What a verified secret leaves behind: its HMAC tag and the hash it matched.
+#[derive(Clone)]
 struct CachedSecret {
     tag: [u8; 32],
-    phc: String,
-    at: Instant,
+    phc: Arc<str>,
 }
 
 pub struct ClientAuthenticator {
@@ -192,7 +192,7 @@ pub struct ClientAuthenticator {
     issuer: String,
     settings: ClientAuthSettings,
     hmac_key: [u8; 32],
-    verified: Mutex<HashMap<String, CachedSecret>>,
+    verified: TtlCache<String, CachedSecret>,
     limiter: DefaultKeyedRateLimiter<String>,
     /// Registrations read recently, so a busy client costs no database round trip.
     /// Changes made elsewhere (CLI, another instance) are seen within `client_cache_ttl_ms`.
@@ -200,8 +200,6 @@ pub struct ClientAuthenticator {
     /// Verified against when the client is unknown, so timing does not tell.
     dummy_phc: String,
 }
-
-const MAX_CACHED_SECRETS: usize = 100_000;
 
 impl ClientAuthenticator {
     pub fn new(db: Db, issuer: String, settings: ClientAuthSettings) -> anyhow::Result<Self> {
@@ -212,12 +210,13 @@ impl ClientAuthenticator {
             NonZeroU32::new(settings.max_secret_verifications_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let dummy_phc = DUMMY_PHC.to_owned();
         let clients = TtlCache::new(Duration::from_millis(settings.client_cache_ttl_ms));
+        let verified = TtlCache::new(Duration::from_secs(settings.secret_cache_ttl_secs));
         Ok(ClientAuthenticator {
             db,
             issuer,
             settings,
             hmac_key,
-            verified: Mutex::new(HashMap::new()),
+            verified,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             clients,
             dummy_phc,
@@ -227,10 +226,7 @@ impl ClientAuthenticator {
     /// Forgets rate-limit state of quiet clients; called periodically.
     pub fn housekeeping(&self) {
         self.limiter.retain_recent();
-        let ttl = Duration::from_secs(self.settings.secret_cache_ttl_secs);
-        if let Ok(mut v) = self.verified.lock() {
-            v.retain(|_, e| e.at.elapsed() < ttl);
-        }
+        self.verified.purge();
         self.clients.purge();
     }
 
@@ -322,12 +318,9 @@ impl ClientAuthenticator {
     /// True if `secret` matches `phc`; unknown clients (`phc` None) verify against a dummy.
     async fn check_secret(&self, id: &ClientId, secret: &str, phc: Option<&str>) -> Result<bool, OAuthError> {
         let tag = self.tag(id, secret);
-        let ttl = Duration::from_secs(self.settings.secret_cache_ttl_secs);
-        if let (Some(phc), Ok(cache)) = (phc, self.verified.lock()) {
-            if let Some(e) = cache.get(id.as_str()) {
-                if e.phc == phc && e.at.elapsed() < ttl && bool::from(e.tag.ct_eq(&tag)) {
-                    return Ok(true);
-                }
+        if let (Some(phc), Some(e)) = (phc, self.verified.get(&id.as_str().to_owned())) {
+            if &*e.phc == phc && bool::from(e.tag.ct_eq(&tag)) {
+                return Ok(true);
             }
         }
         if self.limiter.check_key(&id.as_str().to_owned()).is_err() {
@@ -342,18 +335,9 @@ impl ClientAuthenticator {
             .await
             .map_err(|e| OAuthError::ServerError(format!("argon2 task failed: {e}")))?;
         let ok = ok && phc.is_some();
-        if let (true, Some(phc), Ok(mut cache)) = (ok, phc, self.verified.lock()) {
-            if cache.len() >= MAX_CACHED_SECRETS {
-                cache.clear();
-            }
-            cache.insert(
-                id.as_str().to_owned(),
-                CachedSecret {
-                    tag,
-                    phc: phc.to_owned(),
-                    at: Instant::now(),
-                },
-            );
+        if let (true, Some(phc)) = (ok, phc) {
+            self.verified
+                .insert(id.as_str().to_owned(), CachedSecret { tag, phc: phc.into() });
         }
         Ok(ok)
     }

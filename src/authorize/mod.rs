@@ -13,8 +13,11 @@ use std::sync::Arc;
 
 pub use pkce::{hash_code, pkce_matches, valid_verifier};
 
+use std::collections::BTreeSet;
+
 use crate::domain::{
-    Agent, AgentStatus, AuthMethod, Client, ClientId, Grant, GrantStatus, GrantType, ResourceUri, Scope, User, UserId,
+    Agent, AgentStatus, AuthMethod, AuthorizationDetails, Client, ClientId, Grant, GrantStatus, GrantType, ResourceUri,
+    Scope, User, UserId,
 };
 use crate::form::Form;
 use crate::storage::interactions::{self, AuthRequestRow, CodeRow};
@@ -200,6 +203,12 @@ pub async fn start(db: &Db, issuer: &str, form: &Form, now: i64) -> Result<AuthR
         }
         None => None,
     };
+    // RFC 9396 §5: the transaction details, validated per type before anything is stored.
+    let authorization_details = form
+        .get("authorization_details")
+        .map(AuthorizationDetails::parse)
+        .transpose()
+        .map_err(|e| fail("invalid_authorization_details", &e))?;
     parse_prompt(form.get("prompt")).map_err(|e| fail("invalid_request", &e))?;
     let max_age = form
         .get("max_age")
@@ -234,6 +243,7 @@ pub async fn start(db: &Db, issuer: &str, form: &Form, now: i64) -> Result<AuthR
         expires_at: now + REQUEST_TTL_SECS,
         completed: false,
         requested_actor,
+        authorization_details: authorization_details.map(|d| d.to_value().to_string()),
     };
     let stored = row.clone();
     db.run(move |c| interactions::insert_request(c, &stored)).await?;
@@ -293,6 +303,8 @@ pub struct Pending {
     pub client_is_agent: bool,
     pub scope: Scope,
     pub resource: Option<ResourceUri>,
+    /// RFC 9396 details asked for; the user approves or denies each.
+    pub details: Option<AuthorizationDetails>,
     pub prompt: Prompt,
 }
 
@@ -346,6 +358,16 @@ pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, Author
             .map(ResourceUri::parse)
             .transpose()
             .map_err(corrupt)?,
+        details: row
+            .authorization_details
+            .as_deref()
+            .map(|d| {
+                serde_json::from_str(d)
+                    .ok()
+                    .and_then(|v| AuthorizationDetails::from_value(&v).ok())
+                    .ok_or_else(|| AuthorizeError::Storage(StorageError::Corrupt("auth request".into())))
+            })
+            .transpose()?,
         prompt: parse_prompt(row.prompt.as_deref()).unwrap_or_default(),
         client: Arc::new(client),
         agent,
@@ -425,9 +447,10 @@ pub async fn after_login(
         Ok(a) => a,
         Err(e) => return Ok(Next::Redirect(redirect_of(e))),
     };
-    let covering = existing
-        .into_iter()
-        .find(|g| g.covers(&p.scope, p.resource.as_ref()) && agent.as_ref().is_none_or(|a| g.agents.contains(a)));
+    let covering = existing.into_iter().find(|g| {
+        g.covers(&p.scope, p.resource.as_ref(), p.details.as_ref())
+            && agent.as_ref().is_none_or(|a| g.agents.contains(a))
+    });
     match covering {
         Some(g) if !p.prompt.consent => {
             let url = finish(db, issuer, p, user, &g, auth_time, now).await?;
@@ -464,6 +487,8 @@ pub struct Approval {
     pub scope: Scope,
     /// Seconds; one of [`DURATIONS`].
     pub duration: i64,
+    /// Indexes of the requested `authorization_details` entries approved.
+    pub details: BTreeSet<usize>,
 }
 
 /// The user approved: store the grant, issue the code.
@@ -479,8 +504,13 @@ pub async fn approve(
     let Approval {
         scope: approved,
         duration,
+        details,
     } = approval;
-    if !approved.is_subset(&p.scope) || !DURATIONS.iter().any(|(d, _)| *d == duration) {
+    let asked = p.details.as_ref().map_or(0, |d| d.entries().len());
+    if !approved.is_subset(&p.scope)
+        || !DURATIONS.iter().any(|(d, _)| *d == duration)
+        || details.iter().any(|i| *i >= asked)
+    {
         return Err(AuthorizeError::Page(
             "The consent form was altered. Start again from the application.".into(),
         ));
@@ -501,6 +531,8 @@ pub async fn approve(
         expires_at: now + duration,
         last_used_at: None,
         agents: agent.into_iter().collect(),
+        // Only the entries the user approved; none approved covers none.
+        authorization_details: p.details.as_ref().and_then(|d| d.select(&details)),
     };
     let g = grant.clone();
     db.run(move |c| grants::insert(c, &g)).await?;
@@ -517,6 +549,12 @@ async fn finish(
     auth_time: i64,
     now: i64,
 ) -> Result<String, AuthorizeError> {
+    // The transaction details asked for, as far as the grant covers them: all
+    // of them under an earlier approval, else the entries the user just approved.
+    let details = p.details.as_ref().and_then(|asked| match &grant.authorization_details {
+        Some(held) if held.covers(asked).is_ok() => Some(asked),
+        held => held.as_ref(),
+    });
     let code = random_id() + &random_id();
     let row = CodeRow {
         code_hash: hash_code(&code),
@@ -536,6 +574,7 @@ async fn finish(
         refresh_family: None,
         // The grant names this agent (checked above, or it was just approved).
         may_act: p.agent.as_ref().map(|a| a.id.clone()),
+        authorization_details: details.map(|d| d.to_value().to_string()),
     };
     let request_id = p.row.request_id.clone();
     let gid = grant.id.clone();

@@ -5,7 +5,7 @@
 //! A code is consumed by one conditional UPDATE before anything is issued; a
 //! second use fails and revokes what the first one issued (§4.1.2, §10.5).
 
-use super::{issue_for_user, GrantContext, TokenResponse, UserIssue};
+use super::{issue_for_user, stored_details, GrantContext, TokenResponse, UserIssue};
 use crate::authorize::{hash_code, pkce_matches};
 use crate::domain::{Client, GrantType, Scope};
 use crate::error::OAuthError;
@@ -74,6 +74,7 @@ pub async fn grant(
         ));
     }
     let scope = Scope::parse(&row.scope).map_err(OAuthError::ServerError)?;
+    let details = stored_details(row.authorization_details.as_deref())?;
     let issued = issue_for_user(
         client,
         ctx,
@@ -83,6 +84,8 @@ pub async fn grant(
             scope: &scope,
             resource: row.resource.as_deref(),
             may_act: row.may_act.as_deref(),
+            authorization_details: details.as_ref(),
+            family_details: details.as_ref(),
             nonce: row.nonce.as_deref(),
             auth_time: row.auth_time,
             family: None,

@@ -85,5 +85,6 @@ pub fn grant(
         refresh_token: None,
         id_token: None,
         issued_token_type: None,
+        authorization_details: None,
     })
 }

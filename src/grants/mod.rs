@@ -9,7 +9,7 @@ pub mod token_exchange;
 use serde::Serialize;
 
 use crate::config::TokenSettings;
-use crate::domain::{Client, GrantType, ResourceUri, Scope, UserId};
+use crate::domain::{AuthorizationDetails, Client, GrantType, ResourceUri, Scope, UserId};
 use crate::error::OAuthError;
 use crate::form::Form;
 use crate::revocation::Revocations;
@@ -80,6 +80,7 @@ impl TokenRequest {
             REFRESH_TOKEN => Ok(TokenRequest::RefreshToken(refresh_token::Request {
                 refresh_token: required("refresh_token")?,
                 scope: parse_scope(form)?,
+                authorization_details: parse_authorization_details(form)?,
             })),
             token_exchange::GRANT_TYPE => Ok(TokenRequest::TokenExchange(token_exchange::Request::parse(form)?)),
             CLIENT_CREDENTIALS => Ok(TokenRequest::ClientCredentials(client_credentials::Request {
@@ -109,6 +110,25 @@ fn parse_scope(form: &Form) -> Result<Option<Scope>, OAuthError> {
         .map_err(OAuthError::InvalidScope)
 }
 
+/// Details stored with a code or a refresh token (validated when stored).
+pub(crate) fn stored_details(json: Option<&str>) -> Result<Option<AuthorizationDetails>, OAuthError> {
+    json.map(|d| {
+        serde_json::from_str(d)
+            .ok()
+            .and_then(|v| AuthorizationDetails::from_value(&v).ok())
+            .ok_or_else(|| OAuthError::ServerError("stored authorization_details are unreadable".into()))
+    })
+    .transpose()
+}
+
+/// RFC 9396 §2 (and §5 for the error).
+pub fn parse_authorization_details(form: &Form) -> Result<Option<AuthorizationDetails>, OAuthError> {
+    form.get("authorization_details")
+        .map(AuthorizationDetails::parse)
+        .transpose()
+        .map_err(OAuthError::InvalidAuthorizationDetails)
+}
+
 fn parse_resource(form: &Form) -> Result<Option<ResourceUri>, OAuthError> {
     form.get("resource")
         .map(ResourceUri::parse)
@@ -131,6 +151,9 @@ pub struct TokenResponse {
     /// RFC 8693 §2.2.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
+    /// RFC 9396 §7: the transaction details the access token carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<serde_json::Value>,
 }
 
 /// What a user-facing grant needs besides the client.
@@ -160,6 +183,11 @@ pub struct UserIssue<'a> {
     pub refresh_expires_at: Option<i64>,
     /// The agent the user approved to act with these tokens (from the code or the refresh token).
     pub may_act: Option<&'a str>,
+    /// RFC 9396 details for the access token (approved, or narrowed at a refresh).
+    pub authorization_details: Option<&'a AuthorizationDetails>,
+    /// The details the refresh-token family keeps (those of the code), for the
+    /// next rotation: a refresh narrows its access token, never the family (§6).
+    pub family_details: Option<&'a AuthorizationDetails>,
 }
 
 pub struct Issued {
@@ -239,7 +267,7 @@ pub async fn issue_for_user(
             .may_act
             .filter(|a| grant.agents.iter().any(|g| g == a))
             .map(|a| serde_json::json!({ "sub": a })),
-        authorization_details: None,
+        authorization_details: u.authorization_details.map(AuthorizationDetails::to_value),
         anc: None,
     };
     let access_token = access::issue(ctx.keys, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
@@ -282,6 +310,7 @@ pub async fn issue_for_user(
             used: false,
             revoked: false,
             may_act: u.may_act.map(str::to_owned),
+            authorization_details: u.family_details.map(|d| d.to_value().to_string()),
         };
         ctx.db.run(move |c| interactions::insert_refresh(c, &row)).await?;
         (Some(token), Some(family))
@@ -311,6 +340,7 @@ pub async fn issue_for_user(
             client_id: Some(client.id.to_string()),
             scope: claims.scope.clone(),
             audience: Some(claims.aud.clone()),
+            authorization_details: claims.authorization_details.as_ref().map(|d| d.to_string()),
             grant_id: Some(grant.id.clone()),
             request_id: ctx.request_id.clone(),
             ..Default::default()
@@ -327,6 +357,7 @@ pub async fn issue_for_user(
             refresh_token,
             id_token,
             issued_token_type: None,
+            authorization_details: claims.authorization_details,
         },
     })
 }

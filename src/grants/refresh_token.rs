@@ -3,9 +3,9 @@
 //! revokes the whole family and the access tokens it issued. The scope may only
 //! narrow. The grant behind the family must still be active.
 
-use super::{issue_for_user, GrantContext, TokenResponse, UserIssue};
+use super::{issue_for_user, stored_details, GrantContext, TokenResponse, UserIssue};
 use crate::authorize::hash_code;
-use crate::domain::{Client, GrantType, Scope};
+use crate::domain::{AuthorizationDetails, Client, GrantType, Scope};
 use crate::error::OAuthError;
 use crate::storage::interactions::{self, Consumed};
 
@@ -13,6 +13,8 @@ use crate::storage::interactions::{self, Consumed};
 pub struct Request {
     pub refresh_token: String,
     pub scope: Option<Scope>,
+    /// RFC 9396 §6: a refresh may narrow the details of its access token.
+    pub authorization_details: Option<AuthorizationDetails>,
 }
 
 pub async fn grant(
@@ -53,6 +55,20 @@ pub async fn grant(
         Some(s) => s.clone(),
         None => original,
     };
+    // The family's details, kept or narrowed for this access token, never more.
+    let family_details = stored_details(row.authorization_details.as_deref())?;
+    let details = match (&family_details, &req.authorization_details) {
+        (None, Some(_)) => {
+            return Err(OAuthError::InvalidAuthorizationDetails(
+                "this refresh token carries no authorization_details, so it covers none".into(),
+            ))
+        }
+        (Some(held), Some(asked)) => {
+            held.covers(asked).map_err(OAuthError::InvalidAuthorizationDetails)?;
+            Some(asked.clone())
+        }
+        (held, None) => held.clone(),
+    };
     let row = match ctx.db.run(move |c| interactions::consume_refresh(c, &hash)).await? {
         Consumed::First(row) => row,
         Consumed::Unknown => return Err(OAuthError::InvalidGrant("the refresh token is invalid".into())),
@@ -78,6 +94,8 @@ pub async fn grant(
             scope: &scope,
             resource: row.resource.as_deref(),
             may_act: row.may_act.as_deref(),
+            authorization_details: details.as_ref(),
+            family_details: family_details.as_ref(),
             nonce: None,
             auth_time: row.auth_time,
             family: Some(&row.family_id),

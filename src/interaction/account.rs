@@ -40,6 +40,11 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
                     client_id: g.client_id.to_string(),
                     scopes: g.scope.iter().map(str::to_owned).collect(),
                     resources: g.resources.iter().map(|r| r.to_string()).collect(),
+                    details: g
+                        .authorization_details
+                        .as_ref()
+                        .map(|d| d.describe())
+                        .unwrap_or_default(),
                     since: format_time(g.created_at),
                     until: format_time(g.expires_at),
                     last_used: g.last_used_at.map(format_time).unwrap_or_else(|| "never".into()),

@@ -2,6 +2,8 @@
 //! a subset for a chosen time, or denies. A consent for another user's request,
 //! a stale request or a forged form is refused.
 
+use std::collections::BTreeSet;
+
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -92,6 +94,7 @@ pub async fn get_consent(state: web::Data<AppState>, q: web::Query<ConsentQuery>
             kind,
             username: &user.username,
             scopes,
+            details: p.details.as_ref().map(|d| d.describe()).unwrap_or_default(),
             resources,
             durations: DURATIONS,
         },
@@ -131,6 +134,7 @@ pub async fn post_consent(
             .audit
             .record(AuditEvent {
                 request_id: request_id.clone(),
+                authorization_details: p.details.as_ref().map(|d| d.to_value().to_string()),
                 ..consent_event(&p, &user, "consent_denied", "denied", p.scope.to_string())
             })
             .await;
@@ -148,10 +152,20 @@ pub async fn post_consent(
     let duration = field(&form, "duration")
         .and_then(|d| d.parse::<i64>().ok())
         .unwrap_or(-1);
+    let Ok(details) = form
+        .iter()
+        .filter(|(k, _)| k == "detail")
+        .map(|(_, v)| v.parse::<usize>())
+        .collect::<Result<BTreeSet<usize>, _>>()
+    else {
+        return authorize_error(AuthorizeError::Page("The consent form was altered.".into()));
+    };
     let approved_scope = approved.to_string();
+    let approved_details = p.details.as_ref().and_then(|d| d.select(&details));
     let approval = Approval {
         scope: approved,
         duration,
+        details,
     };
     match authorize::approve(&state.db, issuer, &p, &user, approval, auth_time, now).await {
         Ok(url) => {
@@ -160,6 +174,7 @@ pub async fn post_consent(
                 .audit
                 .record(AuditEvent {
                     request_id: request_id.clone(),
+                    authorization_details: approved_details.map(|d| d.to_value().to_string()),
                     ..consent_event(&p, &user, "consent_given", "given", approved_scope)
                 })
                 .await;

@@ -51,6 +51,8 @@ pub struct ConsentPage<'a> {
     pub kind: &'a str,
     pub username: &'a str,
     pub scopes: Vec<ScopeLine>,
+    /// RFC 9396 transaction details asked for, in words; approved one by one.
+    pub details: Vec<String>,
     pub resources: Vec<String>,
     pub durations: &'a [(i64, &'a str)],
 }
@@ -61,6 +63,8 @@ pub struct GrantLine {
     pub client_id: String,
     pub scopes: Vec<String>,
     pub resources: Vec<String>,
+    /// RFC 9396 transaction details approved, in words.
+    pub details: Vec<String>,
     pub since: String,
     pub until: String,
     pub last_used: String,

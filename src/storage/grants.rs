@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::{grants, revoked_grants};
 use super::{DbConnection, StorageError};
-use crate::domain::{ClientId, Grant, GrantStatus, ResourceUri, Scope, UserId};
+use crate::domain::{AuthorizationDetails, ClientId, Grant, GrantStatus, ResourceUri, Scope, UserId};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = grants)]
@@ -20,6 +20,7 @@ struct GrantRow {
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
     agents: String,
+    authorization_details: Option<String>,
 }
 
 impl TryFrom<GrantRow> for Grant {
@@ -45,6 +46,16 @@ impl TryFrom<GrantRow> for Grant {
             expires_at: r.expires_at,
             last_used_at: r.last_used_at,
             agents: serde_json::from_str(&r.agents).map_err(|_| corrupt("agents"))?,
+            authorization_details: r
+                .authorization_details
+                .as_deref()
+                .map(|d| {
+                    serde_json::from_str(d)
+                        .ok()
+                        .and_then(|v| AuthorizationDetails::from_value(&v).ok())
+                        .ok_or_else(|| corrupt("authorization_details"))
+                })
+                .transpose()?,
         })
     }
 }
@@ -64,6 +75,7 @@ pub fn insert(conn: &mut DbConnection, g: &Grant) -> Result<(), StorageError> {
             last_used_at: g.last_used_at,
             revoked_at: None,
             agents: serde_json::Value::from(g.agents.clone()).to_string(),
+            authorization_details: g.authorization_details.as_ref().map(|d| d.to_value().to_string()),
         })
         .execute(conn)?;
     Ok(())

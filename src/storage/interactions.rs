@@ -28,6 +28,8 @@ pub struct AuthRequestRow {
     pub completed: bool,
     /// The registered agent the client asked may act with the user's tokens.
     pub requested_actor: Option<String>,
+    /// RFC 9396 details the client asked for, validated (JSON).
+    pub authorization_details: Option<String>,
 }
 
 pub fn insert_request(conn: &mut DbConnection, r: &AuthRequestRow) -> Result<(), StorageError> {
@@ -89,6 +91,8 @@ pub struct CodeRow {
     pub refresh_family: Option<String>,
     /// The agent the user approved to act with the tokens (RFC 8693 §4.4 `may_act`).
     pub may_act: Option<String>,
+    /// RFC 9396 details approved for this request (JSON), for the access token.
+    pub authorization_details: Option<String>,
 }
 
 pub fn insert_code(conn: &mut DbConnection, c: &CodeRow) -> Result<(), StorageError> {
@@ -164,6 +168,9 @@ pub struct RefreshRow {
     pub revoked: bool,
     /// Carried from the code to every rotation (RFC 8693 §4.4 `may_act`).
     pub may_act: Option<String>,
+    /// RFC 9396 details of the family, carried to every rotation; a refresh may
+    /// only narrow them for its access token (§6).
+    pub authorization_details: Option<String>,
 }
 
 pub fn insert_refresh(conn: &mut DbConnection, r: &RefreshRow) -> Result<(), StorageError> {

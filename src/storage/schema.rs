@@ -90,6 +90,7 @@ diesel::table! {
         expires_at -> BigInt,
         completed -> Bool,
         requested_actor -> Nullable<Text>,
+        authorization_details -> Nullable<Text>,
     }
 }
 
@@ -106,6 +107,7 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         agents -> Text,
+        authorization_details -> Nullable<Text>,
     }
 }
 
@@ -126,6 +128,7 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         refresh_family -> Nullable<Text>,
         may_act -> Nullable<Text>,
+        authorization_details -> Nullable<Text>,
     }
 }
 
@@ -145,6 +148,7 @@ diesel::table! {
         used -> Bool,
         revoked -> Bool,
         may_act -> Nullable<Text>,
+        authorization_details -> Nullable<Text>,
     }
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod audit_trail;
+mod authorization_details;
 mod authorize_errors;
 mod browser_flow;
 mod cli;

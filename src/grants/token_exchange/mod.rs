@@ -19,7 +19,7 @@ pub use registry::RegistryCache;
 use serde_json::Value;
 
 use super::{GrantContext, TokenResponse};
-use crate::domain::{Agent, AgentStatus, Client, GrantType, ResourceUri, Scope};
+use crate::domain::{Agent, AgentStatus, AuthorizationDetails, Client, GrantType, ResourceUri, Scope};
 use crate::error::OAuthError;
 use crate::form::Form;
 use crate::revocation::TokenRef;
@@ -33,8 +33,6 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 /// Delegated tokens live at most this long, whatever else allows (seconds).
 pub const SERVER_CEILING_SECS: i64 = 300;
-/// RFC 9396 types Deputy accepts in `authorization_details`.
-pub const AUTHORIZATION_DETAILS_TYPES: &[&str] = &["tool_invocation", "payment_initiation", "account_information"];
 
 #[derive(Debug)]
 pub struct Request {
@@ -43,7 +41,7 @@ pub struct Request {
     pub actor_token_type: String,
     pub scope: Option<Scope>,
     pub audience: Option<String>,
-    pub authorization_details: Option<Value>,
+    pub authorization_details: Option<AuthorizationDetails>,
 }
 
 impl Request {
@@ -101,10 +99,7 @@ impl Request {
             (Some(r), None) => Some(ResourceUri::parse(r).map_err(OAuthError::InvalidTarget)?.to_string()),
             (None, a) => a.map(str::to_owned),
         };
-        let authorization_details = form
-            .get("authorization_details")
-            .map(parse_authorization_details)
-            .transpose()?;
+        let authorization_details = super::parse_authorization_details(form)?;
         Ok(Request {
             subject_token,
             actor_token,
@@ -118,31 +113,6 @@ impl Request {
             authorization_details,
         })
     }
-}
-
-/// RFC 9396 §2: a JSON array of objects, each with a known `type`.
-fn parse_authorization_details(s: &str) -> Result<Value, OAuthError> {
-    let bad = |m: &str| OAuthError::InvalidAuthorizationDetails(m.to_owned());
-    if s.len() > 8 * 1024 {
-        return Err(bad("authorization_details is larger than 8 KiB"));
-    }
-    let v: Value = serde_json::from_str(s).map_err(|_| bad("authorization_details is not JSON"))?;
-    let items = v
-        .as_array()
-        .ok_or_else(|| bad("authorization_details must be a JSON array"))?;
-    if items.is_empty() {
-        return Err(bad("authorization_details is empty"));
-    }
-    for item in items {
-        let ty = item
-            .get("type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("every entry needs a string type"))?;
-        if !AUTHORIZATION_DETAILS_TYPES.contains(&ty) {
-            return Err(bad(&format!("authorization_details type {ty:?} is not supported")));
-        }
-    }
-    Ok(v)
 }
 
 /// Proves the actor. An actor access token's revocation is left to the caller
@@ -189,6 +159,7 @@ struct Trail {
     grant: Option<String>,
     scope: Option<String>,
     audience: Option<String>,
+    details: Option<Value>,
 }
 
 pub async fn grant(
@@ -199,7 +170,13 @@ pub async fn grant(
     validator: &Validator,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let mut trail = Trail::default();
+    // What was asked is recorded even when the request is refused.
+    let mut trail = Trail {
+        scope: req.scope.as_ref().map(Scope::to_string),
+        audience: req.audience.clone(),
+        details: req.authorization_details.as_ref().map(AuthorizationDetails::to_value),
+        ..Trail::default()
+    };
     let outcome = decide(client, req, ctx, keys, validator, now, &mut trail).await;
     let (decision, reason) = match &outcome {
         Ok(_) => ("issued", None),
@@ -217,7 +194,7 @@ pub async fn grant(
             client_id: Some(client.id.to_string()),
             scope: trail.scope,
             audience: trail.audience,
-            authorization_details: req.authorization_details.as_ref().map(Value::to_string),
+            authorization_details: trail.details.as_ref().map(Value::to_string),
             grant_id: trail.grant,
             request_id: ctx.request_id.clone(),
             ..AuditEvent::default()
@@ -421,6 +398,9 @@ async fn decide(
     };
     trail.audience = Some(audience.clone());
 
+    let details = narrow_details(&subject, req.authorization_details.as_ref())?;
+    trail.details = details.as_ref().map(AuthorizationDetails::to_value);
+
     let exp = (now + agent.max_token_ttl)
         .min(subject.exp)
         .min(grant.expires_at)
@@ -442,7 +422,7 @@ async fn decide(
         grant_id: Some(grant.id.clone()),
         act: Some(new_act),
         may_act: None,
-        authorization_details: req.authorization_details.clone(),
+        authorization_details: trail.details.clone(),
         anc: Some(anc),
     };
     let token = access::issue(ctx.keys, &claims).map_err(|e| OAuthError::ServerError(e.to_string()))?;
@@ -454,5 +434,32 @@ async fn decide(
         refresh_token: None,
         id_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        authorization_details: claims.authorization_details,
     })
+}
+
+/// RFC 9396 across an exchange (STANDARDS rule 8): the new token's details
+/// are covered by the subject's; none asked inherits the subject's unchanged
+/// (dropping them would turn a bounded permission into a scope-only one); a
+/// subject without details covers none.
+fn narrow_details(
+    subject: &AccessClaims,
+    asked: Option<&AuthorizationDetails>,
+) -> Result<Option<AuthorizationDetails>, OAuthError> {
+    let held = subject
+        .authorization_details
+        .as_ref()
+        .map(AuthorizationDetails::from_value)
+        .transpose()
+        .map_err(|e| OAuthError::InvalidRequest(format!("subject_token carries unusable {e}")))?;
+    match (held, asked) {
+        (None, Some(_)) => Err(OAuthError::InvalidAuthorizationDetails(
+            "the subject token carries no authorization_details, so it covers none".into(),
+        )),
+        (Some(held), Some(asked)) => {
+            held.covers(asked).map_err(OAuthError::InvalidAuthorizationDetails)?;
+            Ok(Some(asked.clone()))
+        }
+        (held, None) => Ok(held),
+    }
 }

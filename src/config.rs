@@ -34,6 +34,22 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub client_auth: ClientAuthSettings,
+    pub policy: PolicySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    /// IANA time zone in which policies see the time (`context.time`), daylight saving included.
+    pub time_zone: String,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            time_zone: "UTC".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +103,7 @@ impl Default for Settings {
             tokens: TokenSettings::default(),
             keys: KeySettings::default(),
             client_auth: ClientAuthSettings::default(),
+            policy: PolicySettings::default(),
         }
     }
 }
@@ -177,6 +194,12 @@ impl Settings {
         }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             anyhow::bail!("admin_token must be at least 32 characters");
+        }
+        if jiff::tz::TimeZone::get(&self.policy.time_zone).is_err() {
+            anyhow::bail!(
+                "policy.time_zone {:?} is not an IANA time zone such as Europe/Berlin",
+                self.policy.time_zone
+            );
         }
         if self.database_max_connections == 0 {
             anyhow::bail!("database_max_connections must be at least 1");

@@ -21,6 +21,7 @@
 //! | OIDC Core: ID tokens, UserInfo | [`tokens::id_token`], [`userinfo`] |
 //! | OIDC RP-Initiated Logout | [`interaction::logout`] |
 //! | RFC 6750 bearer token errors | [`error`] (`invalid_token`, `insufficient_scope`) |
+//! | runtime policy (Cedar): schema, versioned sets, decisions | [`policy`], [`storage::policies`], [`admin::policies`] |
 //! | agents, audit trail, admin API | [`domain::agent`], [`agent_registry`], [`audit`], [`admin`] |
 
 pub mod admin;
@@ -41,6 +42,7 @@ pub mod grants;
 pub mod import;
 pub mod interaction;
 pub mod introspection;
+pub mod policy;
 pub mod revocation;
 pub mod startup;
 pub mod storage;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub login_limits: LoginLimits,
     pub audit: crate::audit::AuditLog,
     pub registry: crate::grants::token_exchange::RegistryCache,
+    /// The active Cedar policy set, refreshed from the database.
+    pub policy: crate::policy::PolicyEngine,
 }
 
 pub struct Application {
@@ -106,6 +108,9 @@ impl Application {
         };
         let client_auth = ClientAuthenticator::new(db.clone(), settings.issuer.clone(), settings.client_auth.clone())?;
         let audit = crate::audit::AuditLog::start(db.clone());
+        let policy = crate::policy::PolicyEngine::new(&settings.policy.time_zone).map_err(|e| anyhow::anyhow!(e))?;
+        // The active set is in force before the first request.
+        policy.refresh(&db).await?;
         let state = web::Data::new(AppState {
             metadata: discovery::metadata(&settings),
             settings: settings.clone(),
@@ -120,6 +125,7 @@ impl Application {
             registry: crate::grants::token_exchange::RegistryCache::new(Duration::from_millis(
                 settings.client_auth.client_cache_ttl_ms,
             )),
+            policy,
         });
 
         let port = listener.local_addr()?.port();
@@ -221,7 +227,20 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/agents", web::post().to(admin::post_agent))
         .route("/admin/agents/{id}/{action}", web::post().to(admin::post_agent_status))
         .route("/admin/grants/{id}/revoke", web::post().to(admin::post_revoke_grant))
-        .route("/admin/audit", web::get().to(admin::get_audit));
+        .route("/admin/audit", web::get().to(admin::get_audit))
+        .route("/admin/policies", web::get().to(admin::policies::get_policies))
+        .route("/admin/policies", web::post().to(admin::policies::post_policies))
+        .route("/admin/policies/schema", web::get().to(admin::policies::get_schema))
+        .route(
+            "/admin/policies/rollback",
+            web::post().to(admin::policies::post_rollback),
+        )
+        .route("/admin/policies/check", web::post().to(admin::policies::post_check))
+        .route("/admin/policies/{version}", web::get().to(admin::policies::get_policy))
+        .route(
+            "/admin/policies/{version}/activate",
+            web::post().to(admin::policies::post_activate),
+        );
 }
 
 /// The browser pages, inside the session middleware.
@@ -268,8 +287,20 @@ fn session_key(db: &Db) -> anyhow::Result<Key> {
     Key::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("stored session key is too short"))
 }
 
-/// Key reloads, pending Redis marks, pruning of expired marks, rate-limit cleanup.
+/// Key reloads, pending Redis marks, pruning of expired marks, rate-limit
+/// cleanup; and, on their own beat, newly activated policy sets.
 fn spawn_background(state: web::Data<AppState>) {
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(crate::policy::REFRESH_INTERVAL_MS));
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            if let Err(e) = state.policy.refresh(&state.db).await {
+                tracing::warn!(error = %e, "could not check for a newly activated policy set");
+            }
+        }
+    });
     let every = Duration::from_secs(state.settings.keys.refresh_interval_secs.max(1));
     let weak = Arc::downgrade(&state.clone().into_inner());
     tokio::spawn(async move {

@@ -19,6 +19,9 @@ pub struct UserSpec {
     pub password: String,
     #[serde(default)]
     pub disabled: bool,
+    /// Groups policies may test (`context.user.groups.contains("finance")`).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,7 @@ pub fn upsert(conn: &mut DbConnection, spec: &UserSpec, now: i64) -> Result<bool
     if spec.email.len() > 254 || (!spec.email.is_empty() && !spec.email.contains('@')) {
         return Err(invalid("email is not an address".into()));
     }
+    crate::domain::user::validate_groups(&spec.groups).map_err(invalid)?;
     let existing = users::by_username(conn, &spec.username)?;
     let password_hash = match &existing {
         Some(u) if verify_secret(&spec.password, &u.password_hash) => u.password_hash.clone(),
@@ -54,6 +58,7 @@ pub fn upsert(conn: &mut DbConnection, spec: &UserSpec, now: i64) -> Result<bool
         password_hash,
         disabled: spec.disabled,
         created_at: now,
+        groups: spec.groups.clone(),
     };
     match existing {
         None => {
@@ -64,7 +69,8 @@ pub fn upsert(conn: &mut DbConnection, spec: &UserSpec, now: i64) -> Result<bool
             if old.display_name == user.display_name
                 && old.email == user.email
                 && old.password_hash == user.password_hash
-                && old.disabled == user.disabled =>
+                && old.disabled == user.disabled
+                && old.groups == user.groups =>
         {
             Ok(false)
         }

@@ -7,6 +7,8 @@
 //! - `POST /admin/grants/{id}/revoke` (withdraw a user's consent)
 //! - `GET  /admin/audit?agent=&user=&decision=&since=&until=&after_seq=&limit=`
 
+pub mod policies;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;

@@ -20,6 +20,7 @@ use crate::domain::{
     Scope, User, UserId,
 };
 use crate::form::Form;
+use crate::policy::{Action, PolicyEngine, PolicyInput, Principal, Target, Verdict};
 use crate::storage::interactions::{self, AuthRequestRow, CodeRow};
 use crate::storage::{agents, clients, grants, Db, StorageError};
 use crate::tokens::random_id;
@@ -415,6 +416,9 @@ pub enum Next {
     Redirect(String),
     /// Show the consent screen.
     Consent,
+    /// A policy refused the request: redirect with `access_denied` (RFC 6749
+    /// §4.1.2.1) naming the policy ids; the caller audits the verdict.
+    Denied { url: String, verdict: Verdict },
 }
 
 /// Binds the request to the user (once: a request shown to one user cannot be
@@ -423,6 +427,7 @@ pub enum Next {
 pub async fn after_login(
     db: &Db,
     issuer: &str,
+    policy: &PolicyEngine,
     p: &Pending,
     user: &User,
     auth_time: i64,
@@ -447,6 +452,12 @@ pub async fn after_login(
         Ok(a) => a,
         Err(e) => return Ok(Next::Redirect(redirect_of(e))),
     };
+    // The organisation's rules decide before the user is asked (or an earlier approval is used).
+    let verdict = consent_policy(policy, issuer, p, user, now);
+    if !verdict.allowed {
+        let url = redirect_of(p.error(issuer, "access_denied", &verdict.explain()));
+        return Ok(Next::Denied { url, verdict });
+    }
     let covering = existing.into_iter().find(|g| {
         g.covers(&p.scope, p.resource.as_ref(), p.details.as_ref())
             && agent.as_ref().is_none_or(|a| g.agents.contains(a))
@@ -463,6 +474,32 @@ pub async fn after_login(
         )))),
         _ => Ok(Next::Consent),
     }
+}
+
+/// The `consent` decision point: the agent (or the client) asking, the user,
+/// what is asked, for the resource it would reach.
+fn consent_policy(policy: &PolicyEngine, issuer: &str, p: &Pending, user: &User, now: i64) -> Verdict {
+    let audience = p.resource.as_ref().map_or(issuer, |r| r.as_str());
+    let chain: Vec<String> = p.agent.iter().map(|a| a.id.clone()).collect();
+    policy.decide(&PolicyInput {
+        action: Action::Consent,
+        principal: match &p.agent {
+            Some(a) => Principal::Agent(a),
+            None => Principal::Client(&p.client),
+        },
+        resource: Target::Resource(audience),
+        client: &p.client,
+        user: Some(user),
+        grant_type: "authorization_code",
+        scope: &p.scope,
+        audience,
+        details: p.details.as_ref(),
+        ttl: CODE_TTL_SECS,
+        chain: &chain,
+        address: None,
+        sender_constrained: false,
+        now,
+    })
 }
 
 fn redirect_of(e: AuthorizeError) -> String {

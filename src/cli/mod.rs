@@ -2,6 +2,7 @@
 
 mod agent;
 mod client;
+mod policy;
 mod user;
 
 use std::path::PathBuf;
@@ -54,6 +55,9 @@ enum Command {
     /// Print the audit log as JSON lines.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage runtime policies (Cedar): list, show, put, activate, rollback, check, schema.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Manage users (people who sign in).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -109,6 +113,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
         Command::Agent(cmd) => agent::run(cmd, &open_db(&settings)?, &settings),
+        Command::Policy(cmd) => policy::run(cmd, &open_db(&settings)?, &settings),
         Command::Audit(AuditCommand::Tail {
             follow,
             agent,

@@ -28,6 +28,8 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled user.
     Enable { username: String },
+    /// Set the groups a user is in (what policies see as `user.groups`); none clears them.
+    Groups { username: String, groups: Vec<String> },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -58,6 +60,7 @@ pub fn run(cmd: UserCommand, db: &Db, settings: &Settings) -> anyhow::Result<()>
                 email,
                 password: read_password()?,
                 disabled: false,
+                groups: Vec::new(),
             };
             db.run_blocking(|c| {
                 user_registry::upsert(c, &spec, clock::now())
@@ -78,6 +81,13 @@ pub fn run(cmd: UserCommand, db: &Db, settings: &Settings) -> anyhow::Result<()>
         }
         UserCommand::Disable { username } | UserCommand::Enable { username } if username.is_empty() => {
             anyhow::bail!("a username is required")
+        }
+        UserCommand::Groups { username, groups } => {
+            crate::domain::user::validate_groups(&groups).map_err(|e| anyhow::anyhow!(e))?;
+            let changed = db.run_blocking(|c| users::set_groups(c, &username, &groups, clock::now()))?;
+            anyhow::ensure!(changed, "no user {username}");
+            println!("{username} is in groups: {}", groups.join(" "));
+            Ok(())
         }
         UserCommand::Disable { username } => set(db, settings, &username, true),
         UserCommand::Enable { username } => set(db, settings, &username, false),

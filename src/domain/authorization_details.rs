@@ -33,6 +33,21 @@ const MAX_LIST: usize = 32;
 /// The types Deputy accepts.
 pub const TYPES: &[&str] = &["payment_initiation", "account_information", "tool_invocation"];
 
+/// ISO 4217 currency codes (the active ones, less metals and test codes).
+pub const CURRENCIES: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
+    "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF",
+    "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB",
+    "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR",
+    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD",
+    "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR",
+    "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK",
+    "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP",
+    "SLE", "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD",
+    "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
+    "XCD", "XCG", "XDR", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
+
 const COMMON: &[&str] = &["type", "locations", "actions", "datatypes", "identifier", "privileges"];
 
 /// RFC 9396 §2.2: fields every type may carry. `None` places no restriction.
@@ -355,7 +370,7 @@ impl Detail {
         match self {
             Detail::Payment(p) => {
                 let c = &p.instructed_amount.currency;
-                if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                if !CURRENCIES.contains(&c.as_str()) {
                     return Err(format!("{ty}: currency must be an ISO 4217 code such as EUR"));
                 }
                 check_amount(&p.instructed_amount.amount).map_err(|e| format!("{ty}: {e}"))?;
@@ -572,11 +587,12 @@ fn iban(s: &str) -> Result<(), String> {
     }
 }
 
-/// A positive exact decimal: digits, optionally a point and up to 6 more.
+/// A positive exact decimal below 10^12 with at most 4 decimals (so that
+/// sums stay within Cedar's `decimal`, which policies compare them with).
 fn check_amount(a: &str) -> Result<(), String> {
     let (int, frac) = a.split_once('.').unwrap_or((a, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || int.len() > 15 || !digits(int) || frac.len() > 6 || !digits(frac) || a.ends_with('.') {
+    if int.is_empty() || int.len() > 12 || !digits(int) || frac.len() > 4 || !digits(frac) || a.ends_with('.') {
         return Err("amount must be a decimal string such as 123.50".into());
     }
     match Decimal::from_str(a) {

@@ -38,6 +38,19 @@ pub struct User {
     pub password_hash: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Groups an admin puts the user in, for policies (`context.user.groups`).
+    pub groups: Vec<String>,
+}
+
+/// Groups: at most 64 names of 1–64 letters, digits and `._:-`.
+pub fn validate_groups(groups: &[String]) -> Result<(), String> {
+    let bad = |g: &String| {
+        g.is_empty() || g.len() > 64 || !g.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    };
+    if groups.len() > 64 || groups.iter().any(bad) {
+        return Err("groups: at most 64 names of letters, digits and ._:-".into());
+    }
+    Ok(())
 }
 
 /// Usernames: 1–64 characters of letters, digits and `.-_@`.

@@ -32,6 +32,8 @@ pub async fn post_token(
         audit: &state.audit,
         registry: &state.registry,
         request_id: super::request_id(&req),
+        policy: &state.policy,
+        address: req.peer_addr().map(|a| a.ip()),
     };
     let response = match &request {
         TokenRequest::AuthorizationCode(r) => {
@@ -59,10 +61,19 @@ pub async fn post_token(
             // A suspended agent's own client gets nothing (its registration is read
             // from the registry cache, so this holds within `client_cache_ttl_ms`).
             let agent = state.registry.agent_of_client(&state.db, &client.id).await?;
-            if agent.is_some_and(|a| a.status != crate::domain::AgentStatus::Active) {
+            if agent
+                .as_ref()
+                .is_some_and(|a| a.status != crate::domain::AgentStatus::Active)
+            {
                 return Err(OAuthError::UnauthorizedClient("the agent is suspended".into()));
             }
-            client_credentials::grant(&client, r, &keys, &state.settings.issuer, &state.settings.tokens, now)?
+            audit_denial(
+                &ctx,
+                &client,
+                "client_credentials",
+                client_credentials::grant(&client, agent.as_deref(), r, &ctx, now),
+            )
+            .await?
         }
     };
     metrics::counter!("deputy_tokens_issued_total", "grant_type" => request.grant_type()).increment(1);

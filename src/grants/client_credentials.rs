@@ -1,12 +1,12 @@
 //! RFC 6749 §4.4 client credentials grant, issuing RFC 9068 JWT access tokens
 //! whose `aud` is the RFC 8707 resource the client asked for.
 
-use super::TokenResponse;
-use crate::config::TokenSettings;
-use crate::domain::{Client, GrantType, ResourceUri, Scope};
+use super::{policy_refusal, shape, GrantContext, TokenResponse};
+use crate::domain::{Agent, Client, GrantType, ResourceUri, Scope};
 use crate::error::OAuthError;
+use crate::policy::{Action, PolicyInput, Principal, Target};
 use crate::tokens::access::{self, AccessClaims};
-use crate::tokens::{random_id, KeySet};
+use crate::tokens::random_id;
 
 #[derive(Debug)]
 pub struct Request {
@@ -14,15 +14,16 @@ pub struct Request {
     pub resource: Option<ResourceUri>,
 }
 
-/// Decides and issues. `client` is already authenticated.
+/// Decides and issues. `client` is already authenticated; `agent` is the
+/// registered agent it belongs to, if any (policies then see the agent).
 pub fn grant(
     client: &Client,
+    agent: Option<&Agent>,
     req: &Request,
-    keys: &KeySet,
-    issuer: &str,
-    ttl: &TokenSettings,
+    ctx: &GrantContext<'_>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    let (keys, issuer, ttl) = (ctx.keys, ctx.issuer, ctx.ttl);
     if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::UnauthorizedClient(
             "this client may not use client_credentials".into(),
@@ -61,6 +62,30 @@ pub fn grant(
         .access_token_ttl
         .unwrap_or(ttl.access_token_ttl)
         .min(ttl.max_access_token_ttl);
+    let verdict = ctx.policy.decide(&PolicyInput {
+        action: Action::ClientCredentials,
+        principal: match agent {
+            Some(a) => Principal::Agent(a),
+            None => Principal::Client(client),
+        },
+        resource: Target::Resource(resource.as_str()),
+        client,
+        user: None,
+        grant_type: super::CLIENT_CREDENTIALS,
+        scope: &scope,
+        audience: resource.as_str(),
+        details: None,
+        ttl: lifetime,
+        chain: &[],
+        address: ctx.address,
+        sender_constrained: false,
+        now,
+    });
+    if !verdict.allowed {
+        return Err(policy_refusal(&verdict));
+    }
+    let (scope, exp) = shape(&verdict, scope, req.scope.is_some(), now + lifetime, now)?;
+    let lifetime = exp - now;
     let claims = AccessClaims {
         iss: issuer.to_owned(),
         sub: client.id.as_str().to_owned(),

@@ -12,6 +12,7 @@ use crate::config::TokenSettings;
 use crate::domain::{AuthorizationDetails, Client, GrantType, ResourceUri, Scope, UserId};
 use crate::error::OAuthError;
 use crate::form::Form;
+use crate::policy::{Action as PolicyAction, PolicyInput, Principal, Target};
 use crate::revocation::Revocations;
 use crate::storage::interactions::{self, RefreshRow};
 use crate::storage::{grants, users, Db};
@@ -168,6 +169,52 @@ pub struct GrantContext<'a> {
     pub registry: &'a token_exchange::RegistryCache,
     /// The request id (as in the logs and `X-Request-Id`), for the audit trail.
     pub request_id: Option<String>,
+    /// The organisation's rules (Cedar), decided at each issuance.
+    pub policy: &'a crate::policy::PolicyEngine,
+    /// The caller's address, for policies.
+    pub address: Option<std::net::IpAddr>,
+}
+
+/// A policy's refusal, as the token endpoint answers it (RFC 6749 §5.2,
+/// RFC 9396 §5): the deciding forbid's `@error`, else `invalid_grant`; the
+/// description names the policy ids, never their text.
+pub fn policy_refusal(v: &crate::policy::Verdict) -> OAuthError {
+    let d = v.explain();
+    match v.error.as_deref() {
+        Some("invalid_scope") => OAuthError::InvalidScope(d),
+        Some("invalid_target") => OAuthError::InvalidTarget(d),
+        Some("invalid_authorization_details") => OAuthError::InvalidAuthorizationDetails(d),
+        _ => OAuthError::InvalidGrant(d),
+    }
+}
+
+/// What satisfied permits shape: the scope keeps only their `@scope`s (a
+/// request that named more is refused), the lifetime stays within their `@ttl`.
+pub fn shape(
+    v: &crate::policy::Verdict,
+    scope: Scope,
+    explicit: bool,
+    exp: i64,
+    now: i64,
+) -> Result<(Scope, i64), OAuthError> {
+    let scope = match &v.scope {
+        Some(limit) if explicit && !scope.is_subset(limit) => {
+            return Err(OAuthError::InvalidScope(format!(
+                "the requested scope exceeds what policy {} allows",
+                v.policy_ids.join(", ")
+            )))
+        }
+        Some(limit) => scope.intersection(limit),
+        None => scope,
+    };
+    if scope.is_empty() {
+        return Err(OAuthError::InvalidScope(format!(
+            "policy {} leaves no scope to grant",
+            v.policy_ids.join(", ")
+        )));
+    }
+    let exp = v.max_ttl.map_or(exp, |t| exp.min(now + t));
+    Ok((scope, exp))
 }
 
 /// The parts of an issuance on behalf of a user.
@@ -251,6 +298,38 @@ pub async fn issue_for_user(
         .min(ctx.ttl.max_access_token_ttl)
         .min(grant.expires_at - now)
         .max(1);
+    let agent_chain: Vec<String> = u.may_act.iter().map(|a| (*a).to_owned()).collect();
+    let verdict = ctx.policy.decide(&PolicyInput {
+        action: if u.family.is_some() {
+            PolicyAction::RefreshToken
+        } else {
+            PolicyAction::AuthorizationCode
+        },
+        principal: Principal::Client(client),
+        resource: Target::Resource(&aud),
+        client,
+        user: Some(&user),
+        grant_type: if u.family.is_some() {
+            REFRESH_TOKEN
+        } else {
+            AUTHORIZATION_CODE
+        },
+        scope: u.scope,
+        audience: &aud,
+        details: u.authorization_details,
+        ttl: lifetime,
+        chain: &agent_chain,
+        address: ctx.address,
+        sender_constrained: false,
+        now,
+    });
+    if !verdict.allowed {
+        return Err(policy_refusal(&verdict));
+    }
+    // The access token's scope and lifetime as the policies shape them; the
+    // refresh token keeps the family's.
+    let (access_scope, exp) = shape(&verdict, u.scope.clone(), false, now + lifetime, now)?;
+    let lifetime = exp - now;
     let claims = AccessClaims {
         iss: ctx.issuer.to_owned(),
         sub: user.id.as_str().to_owned(),
@@ -259,7 +338,7 @@ pub async fn issue_for_user(
         iat: now,
         jti: random_id(),
         client_id: client.id.as_str().to_owned(),
-        scope: (!u.scope.is_empty()).then(|| u.scope.to_string()),
+        scope: (!access_scope.is_empty()).then(|| access_scope.to_string()),
         grant_id: Some(grant.id.clone()),
         act: None,
         // RFC 8693 §4.4: the agent the user approved (and the grant still names) may act with this token.
@@ -343,6 +422,8 @@ pub async fn issue_for_user(
             authorization_details: claims.authorization_details.as_ref().map(|d| d.to_string()),
             grant_id: Some(grant.id.clone()),
             request_id: ctx.request_id.clone(),
+            policy_ids: Some(serde_json::Value::from(verdict.policy_ids.clone()).to_string()),
+            policy_version: Some(verdict.version),
             ..Default::default()
         })
         .await;

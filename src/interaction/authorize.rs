@@ -65,8 +65,28 @@ async fn proceed(state: &AppState, session: &Session, request_id: &str, now: i64
     let Some((user, auth_time)) = signed_in else {
         return see_other(&format!("/login?request={}", p.row.request_id));
     };
-    match authorize::after_login(&state.db, issuer, &p, &user, auth_time, now).await {
+    match authorize::after_login(&state.db, issuer, &state.policy, &p, &user, auth_time, now).await {
         Ok(Next::Redirect(url)) => see_other(&url),
+        Ok(Next::Denied { url, verdict }) => {
+            state
+                .audit
+                .record(crate::storage::audit::AuditEvent {
+                    event: "consent".into(),
+                    decision: "denied".into(),
+                    reason: Some(verdict.explain()),
+                    agent_id: p.agent.as_ref().map(|a| a.id.clone()),
+                    user_id: Some(user.id.to_string()),
+                    client_id: Some(p.client.id.to_string()),
+                    scope: Some(p.scope.to_string()),
+                    audience: p.row.resource.clone(),
+                    authorization_details: p.row.authorization_details.clone(),
+                    policy_ids: Some(serde_json::Value::from(verdict.policy_ids.clone()).to_string()),
+                    policy_version: Some(verdict.version),
+                    ..Default::default()
+                })
+                .await;
+            see_other(&url)
+        }
         Ok(Next::Consent) => see_other(&format!("/consent?request={}", p.row.request_id)),
         Err(e) => authorize_error(e),
     }

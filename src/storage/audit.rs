@@ -28,13 +28,16 @@ pub struct AuditEvent {
     pub grant_id: Option<String>,
     /// Microseconds since the epoch: the order `deputy audit tail` follows.
     pub seq: i64,
+    /// The policies that decided (a JSON array of ids), and the active set's version.
+    pub policy_ids: Option<String>,
+    pub policy_version: Option<i64>,
 }
 
 /// Appends a batch in one multi-row INSERT per chunk, in one transaction (one
 /// commit). `MultiConnection` has no batch insert, so each backend's own
 /// connection does it: per-row inserts cost half of an audited exchange.
 pub fn append(conn: &mut DbConnection, events: &[AuditEvent]) -> Result<(), StorageError> {
-    // 15 columns × 256 rows stays far below both backends' bind-parameter limits.
+    // 17 columns × 256 rows stays far below both backends' bind-parameter limits.
     const ROWS: usize = 256;
     match conn {
         DbConnection::Sqlite(c) => c.transaction(|c| {

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod interactions;
 pub mod jtis;
 pub mod keys;
+pub mod policies;
 pub mod revocations;
 mod schema;
 pub mod secrets;

@@ -57,6 +57,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        groups -> Text,
     }
 }
 
@@ -213,5 +214,25 @@ diesel::table! {
         authorization_details -> Nullable<Text>,
         grant_id -> Nullable<Text>,
         seq -> BigInt,
+        policy_ids -> Nullable<Text>,
+        policy_version -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    policy_versions (version) {
+        version -> BigInt,
+        source -> Text,
+        default_deny -> Bool,
+        comment -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    policy_activations (seq) {
+        seq -> BigInt,
+        version -> BigInt,
+        activated_at -> BigInt,
     }
 }

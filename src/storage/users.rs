@@ -17,6 +17,8 @@ struct UserRow {
     disabled: bool,
     created_at: i64,
     updated_at: i64,
+    /// JSON array of group names.
+    groups: String,
 }
 
 impl From<UserRow> for User {
@@ -29,6 +31,8 @@ impl From<UserRow> for User {
             password_hash: r.password_hash,
             disabled: r.disabled,
             created_at: r.created_at,
+            // Written only from a Vec<String> below; an unreadable value is no group.
+            groups: serde_json::from_str(&r.groups).unwrap_or_default(),
         }
     }
 }
@@ -44,6 +48,7 @@ pub fn insert(conn: &mut DbConnection, u: &User, now: i64) -> Result<(), Storage
             disabled: u.disabled,
             created_at: now,
             updated_at: now,
+            groups: serde_json::Value::from(u.groups.clone()).to_string(),
         })
         .execute(conn)?;
     Ok(())
@@ -57,10 +62,22 @@ pub fn update(conn: &mut DbConnection, u: &User, now: i64) -> Result<(), Storage
             users::email.eq(&u.email),
             users::password_hash.eq(&u.password_hash),
             users::disabled.eq(u.disabled),
+            users::groups.eq(serde_json::Value::from(u.groups.clone()).to_string()),
             users::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Sets the groups policies see. False if there is no such user.
+pub fn set_groups(conn: &mut DbConnection, username: &str, groups: &[String], now: i64) -> Result<bool, StorageError> {
+    Ok(diesel::update(users::table.filter(users::username.eq(username)))
+        .set((
+            users::groups.eq(serde_json::Value::from(groups.to_vec()).to_string()),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?
+        == 1)
 }
 
 pub fn by_username(conn: &mut DbConnection, username: &str) -> Result<Option<User>, StorageError> {

@@ -22,6 +22,7 @@ use super::{GrantContext, TokenResponse};
 use crate::domain::{Agent, AgentStatus, AuthorizationDetails, Client, GrantType, ResourceUri, Scope};
 use crate::error::OAuthError;
 use crate::form::Form;
+use crate::policy::{Action as PolicyAction, PolicyInput, Principal, Target};
 use crate::revocation::TokenRef;
 use crate::storage::audit::AuditEvent;
 use crate::storage::jtis;
@@ -160,6 +161,7 @@ struct Trail {
     scope: Option<String>,
     audience: Option<String>,
     details: Option<Value>,
+    policy: Option<crate::policy::Verdict>,
 }
 
 pub async fn grant(
@@ -197,6 +199,11 @@ pub async fn grant(
             authorization_details: trail.details.as_ref().map(Value::to_string),
             grant_id: trail.grant,
             request_id: ctx.request_id.clone(),
+            policy_ids: trail
+                .policy
+                .as_ref()
+                .map(|v| Value::from(v.policy_ids.clone()).to_string()),
+            policy_version: trail.policy.as_ref().map(|v| v.version),
             ..AuditEvent::default()
         })
         .await;
@@ -239,8 +246,12 @@ async fn decide(
     // What the decision needs from the registry (cached; see `registry`): the
     // client's agent, the grant, and the agents already in the chain.
     let previous = chain::members(subject.act.as_ref());
-    let view = ctx.registry.view(ctx.db, &client.id, &gid, &previous).await?;
+    let view = ctx
+        .registry
+        .view(ctx.db, &client.id, &gid, &subject.sub, &previous)
+        .await?;
     let earlier_agents = view.earlier;
+    let user = view.user;
     let agent = view
         .agent
         .ok_or_else(|| OAuthError::UnauthorizedClient("this client is not a registered agent's client".into()))?;
@@ -408,6 +419,46 @@ async fn decide(
     if exp <= now {
         return Err(OAuthError::InvalidGrant("no lifetime is left to grant".into()));
     }
+
+    // Policy, on top of the invariants above: the exchange itself and, when the
+    // token is handed on to another agent, the delegation.
+    let mut input = PolicyInput {
+        action: PolicyAction::TokenExchange,
+        principal: Principal::Agent(&agent),
+        resource: Target::Resource(&audience),
+        client,
+        user: user.as_deref(),
+        grant_type: GRANT_TYPE,
+        scope: &scope,
+        audience: &audience,
+        details: details.as_ref(),
+        ttl: exp - now,
+        chain: &members,
+        address: ctx.address,
+        sender_constrained: false,
+        now,
+    };
+    let mut verdict = ctx.policy.decide(&input);
+    if verdict.allowed {
+        if let (Some(current), true) = (
+            earlier_agents.first().cloned().flatten(),
+            previous.first() != Some(&agent.id),
+        ) {
+            input.action = PolicyAction::Delegate;
+            input.principal = Principal::Agent(&current);
+            input.resource = Target::Agent(&agent);
+            let delegation = ctx.policy.decide(&input);
+            if !delegation.allowed {
+                verdict = delegation;
+            }
+        }
+    }
+    trail.policy = Some(verdict.clone());
+    if !verdict.allowed {
+        return Err(super::policy_refusal(&verdict));
+    }
+    let (scope, exp) = super::shape(&verdict, scope, req.scope.is_some(), exp, now)?;
+    trail.scope = Some(scope.to_string());
     let mut anc = subject.anc.clone().unwrap_or_default();
     anc.push(subject.jti.clone());
     let claims = AccessClaims {

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::TtlCache;
-use crate::domain::{Agent, ClientId, Grant};
-use crate::storage::{agents, grants, Db, StorageError};
+use crate::domain::{Agent, ClientId, Grant, User, UserId};
+use crate::storage::{agents, grants, users, Db, StorageError};
 
 pub struct RegistryCache {
     by_client: TtlCache<ClientId, Option<Arc<Agent>>>,
     by_id: TtlCache<String, Option<Arc<Agent>>>,
     grants: TtlCache<String, Option<Arc<Grant>>>,
+    users: TtlCache<String, Option<Arc<User>>>,
 }
 
 /// What an exchange reads from the registry.
@@ -29,6 +30,8 @@ pub struct View {
     pub grant: Option<Arc<Grant>>,
     /// The agents already in the subject's chain, in its order.
     pub earlier: Vec<Option<Arc<Agent>>>,
+    /// The user the subject token acts for (what policies see of them).
+    pub user: Option<Arc<User>>,
 }
 
 impl RegistryCache {
@@ -37,6 +40,7 @@ impl RegistryCache {
             by_client: TtlCache::new(ttl),
             by_id: TtlCache::new(ttl),
             grants: TtlCache::new(ttl),
+            users: TtlCache::new(ttl),
         }
     }
 
@@ -44,6 +48,7 @@ impl RegistryCache {
         self.by_client.purge();
         self.by_id.purge();
         self.grants.purge();
+        self.users.purge();
     }
 
     /// The agent whose client this is, if any.
@@ -62,31 +67,42 @@ impl RegistryCache {
         db: &Db,
         client: &ClientId,
         grant_id: &str,
+        user_id: &str,
         earlier: &[String],
     ) -> Result<View, StorageError> {
         let agent = self.by_client.get(client);
         let grant = self.grants.get(&grant_id.to_owned());
+        let user = self.users.get(&user_id.to_owned());
         let cached: Vec<Option<Option<Arc<Agent>>>> = earlier.iter().map(|id| self.by_id.get(id)).collect();
-        if let (Some(agent), Some(grant)) = (&agent, &grant) {
+        if let (Some(agent), Some(grant), Some(user)) = (&agent, &grant, &user) {
             if cached.iter().all(Option::is_some) {
                 return Ok(View {
                     agent: agent.clone(),
                     grant: grant.clone(),
                     earlier: cached.into_iter().flatten().collect(),
+                    user: user.clone(),
                 });
             }
         }
-        let (cid, gid, ids) = (client.clone(), grant_id.to_owned(), earlier.to_vec());
-        let (agent, grant, earlier_agents) = db
+        let (cid, gid, uid, ids) = (
+            client.clone(),
+            grant_id.to_owned(),
+            UserId::from_stored(user_id.to_owned()),
+            earlier.to_vec(),
+        );
+        let (agent, grant, user, earlier_agents) = db
             .run(move |c| {
                 let agent = agents::by_client(c, &cid)?;
                 let grant = grants::get(c, &gid)?;
+                let user = users::by_id(c, &uid)?;
                 let earlier = ids.iter().map(|id| agents::get(c, id)).collect::<Result<Vec<_>, _>>()?;
-                Ok((agent, grant, earlier))
+                Ok((agent, grant, user, earlier))
             })
             .await?;
         let agent = agent.map(Arc::new);
         let grant = grant.map(Arc::new);
+        let user = user.map(Arc::new);
+        self.users.insert(user_id.to_owned(), user.clone());
         let earlier_agents: Vec<Option<Arc<Agent>>> = earlier_agents.into_iter().map(|a| a.map(Arc::new)).collect();
         self.by_client.insert(client.clone(), agent.clone());
         self.grants.insert(grant_id.to_owned(), grant.clone());
@@ -97,6 +113,7 @@ impl RegistryCache {
             agent,
             grant,
             earlier: earlier_agents,
+            user,
         })
     }
 }

@@ -6,14 +6,14 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::pages::{AccountPage, ActivityLine, GrantLine, SignInLine};
+use super::pages::{AccountPage, GrantLine, SignInLine};
 use super::{
     authorize_error, csrf_ok, csrf_refused, csrf_token, current_user, error_page, field, format_time, html, page_form,
     see_other,
 };
 use crate::clock;
 use crate::startup::AppState;
-use crate::storage::audit::{self, AuditEvent};
+use crate::storage::audit::AuditEvent;
 use crate::storage::{clients, grants, users};
 
 pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpResponse {
@@ -50,29 +50,7 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
                     last_used: g.last_used_at.map(format_time).unwrap_or_else(|| "never".into()),
                 });
             }
-            let filter = audit::AuditFilter {
-                user: Some(uid.to_string()),
-                newest_first: true,
-                limit: Some(200),
-                ..Default::default()
-            };
-            let events = audit::query(c, &filter)?;
-            let activity = events
-                .iter()
-                .filter(|e| e.agent_id.is_some())
-                .take(20)
-                .map(|e| ActivityLine {
-                    when: format_time(e.at),
-                    agent: e
-                        .chain
-                        .clone()
-                        .unwrap_or_else(|| e.agent_id.clone().unwrap_or_default()),
-                    what: e.event.replace('_', " "),
-                    decision: e.decision.clone(),
-                    scope: e.scope.clone().unwrap_or_default(),
-                    audience: e.audience.clone().unwrap_or_default(),
-                })
-                .collect::<Vec<_>>();
+            let activity = super::activity::for_user(c, uid.as_str(), 20)?;
             let sign_ins = users::recent_sign_ins(c, &uid, 10)?
                 .into_iter()
                 .map(|s| SignInLine {

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod account;
+mod activity;
 pub mod authorize;
 pub mod consent;
 pub mod login;

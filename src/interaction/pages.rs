@@ -76,14 +76,20 @@ pub struct SignInLine {
     pub from: String,
 }
 
-/// One thing an agent did (or was refused) on the user's behalf.
+/// One thing an agent did (or was refused) on the user's behalf, in words.
 pub struct ActivityLine {
     pub when: String,
-    pub agent: String,
+    /// "Booker, acting for Trip planner".
+    pub who: String,
     pub what: String,
-    pub decision: String,
+    /// "granted" or "refused", for requests.
+    pub outcome: Option<String>,
+    /// For a refusal: the reason, and the deciding policy.
+    pub why: Option<String>,
     pub scope: String,
     pub audience: String,
+    /// RFC 9396 details, in words.
+    pub details: Vec<String>,
 }
 
 #[derive(Template)]

@@ -236,10 +236,16 @@ async fn the_user_approves_or_denies_each_detail_and_the_account_page_shows_them
         "{:?}",
         r.body
     );
-    let (status, _, account) = browser.get("/account").await;
+    let (status, _, page) = browser.get("/account").await;
     assert_eq!(status, 200);
-    assert!(account.contains("Use the tool calendar.read"), "{account}");
-    assert!(!account.contains("Pay up to"), "{account}");
+    // The approval shows what was approved, in words; the activity shows the refused request's details.
+    let (approvals, activity) = page.split_at(page.find("id=\"activity\"").expect("activity section"));
+    assert!(approvals.contains("Use the tool calendar.read"), "{approvals}");
+    assert!(!approvals.contains("Pay up to"), "{approvals}");
+    assert!(
+        activity.contains("Pay up to 1 EUR to Hotel Adlon (account DE02100100109307118603)"),
+        "{activity}"
+    );
 }
 
 #[tokio::test]

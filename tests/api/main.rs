@@ -17,6 +17,7 @@ mod introspection;
 mod keys;
 mod kill_switch;
 mod pages;
+mod policies;
 mod private_key_jwt;
 mod refresh;
 mod revocation;

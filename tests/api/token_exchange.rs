@@ -620,11 +620,29 @@ async fn the_account_page_shows_what_agents_did_on_the_users_behalf() {
     let (status, _, page) = browser.get("/account").await;
     assert_eq!(status, 200);
     let activity = &page[page.find("id=\"activity\"").expect("activity section")..];
+    // In words a person reads: the agent's name, what it asked, the outcome, and why a refusal.
     assert!(
-        activity.contains("planner") && activity.contains("token exchange"),
+        activity.contains("<strong>Trip planner</strong> asked for a token to act for you: <strong>granted</strong>"),
         "{activity}"
     );
-    assert!(activity.contains("issued") && activity.contains("denied"), "{activity}");
+    assert!(activity.contains("<strong>refused</strong>"), "{activity}");
+    assert!(activity.contains("Why: invalid_scope"), "{activity}");
+    // The booker, acting for the planner; and the planner's suspension.
+    let planner_token = ok.body["access_token"].as_str().expect("token").to_owned();
+    let booked = exchange(&w, BOOKER, &w.booker, &planner_token, &[]).await;
+    assert_eq!(booked.status, 200, "{:?}", booked.body);
+    let out = w.app.cli(&["agent", "suspend", "planner"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, _, page) = browser.get("/account").await;
+    let activity = &page[page.find("id=\"activity\"").expect("activity section")..];
+    assert!(
+        activity.contains("<strong>Booker, acting for Trip planner</strong>"),
+        "{activity}"
+    );
+    assert!(
+        activity.contains("<strong>Trip planner</strong> was suspended by an administrator"),
+        "{activity}"
+    );
 }
 
 #[tokio::test]

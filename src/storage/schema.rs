@@ -126,6 +126,7 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         refresh_family -> Nullable<Text>,
         may_act -> Nullable<Text>,
+        replayed -> Bool,
     }
 }
 
@@ -208,6 +209,25 @@ diesel::table! {
         audience -> Nullable<Text>,
         authorization_details -> Nullable<Text>,
         grant_id -> Nullable<Text>,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    revocation_log (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        expires_at -> BigInt,
+        generation -> BigInt,
+        revoked_before -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    revocation_log_head (id) {
+        id -> Integer,
         seq -> BigInt,
     }
 }

@@ -19,6 +19,7 @@ mod pages;
 mod private_key_jwt;
 mod refresh;
 mod revocation;
+mod revocation_faults;
 mod serve;
 mod third_party_agents;
 mod token_errors;

@@ -217,8 +217,9 @@ impl RedisRevocations {
     }
 
     /// One step of the background task every instance runs (every
-    /// [`HEAD_POLL`]): reads the log's head, watches evictions every fourth
-    /// step, and starts a drain when Redis is behind (one at a time).
+    /// [`HEAD_POLL`]): reads the log's head (one query) and Redis's `applied`
+    /// (one GET), watches evictions every fourth step, and starts a drain when
+    /// Redis is behind or unreachable (one at a time).
     pub async fn sync_tick(&self, step: u64) {
         let started = self.sync.now_ms();
         match self.db.run(revocation_log::head).await {
@@ -230,6 +231,14 @@ impl RedisRevocations {
         }
         if step.is_multiple_of(4) {
             self.watch_evictions().await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.get(self.applied_key());
+        let known = self.sync.known_head.load(Ordering::Acquire);
+        if let Ok((Some(applied),)) = self.query::<(Option<i64>,)>(pipe).await {
+            if applied >= known {
+                return;
+            }
         }
         if !self.sync.draining.swap(true, Ordering::AcqRel) {
             let this = self.clone();

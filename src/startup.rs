@@ -308,13 +308,11 @@ fn spawn_revocation_sync(state: &web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::revocation::HEAD_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut n: u64 = 0;
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { break };
             if let Revocations::Redis(r) = &state.revocations {
-                n += 1;
-                r.sync_tick(n).await;
+                r.sync_tick().await;
             }
         }
     });

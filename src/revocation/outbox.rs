@@ -15,8 +15,9 @@
 //!   mark it is given and raises `applied` only to just before the first refusal;
 //!   what failed stays in the log, and the next drain writes it again.
 //! - Evictions (a `volatile-*` or `allkeys-*` policy) would drop marks under an
-//!   `applied` that still vouches for them: a growing `evicted_keys` resets
-//!   `applied`, so every instance asks the database while Redis is refilled.
+//!   `applied` that still vouches for them: every instance reads `evicted_keys`
+//!   with `applied` every [`HEAD_POLL`], and a growth resets `applied`, so that
+//!   every instance asks the database while Redis is refilled.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -217,10 +218,10 @@ impl RedisRevocations {
     }
 
     /// One step of the background task every instance runs (every
-    /// [`HEAD_POLL`]): reads the log's head (one query) and Redis's `applied`
-    /// (one GET), watches evictions every fourth step, and starts a drain when
-    /// Redis is behind or unreachable (one at a time).
-    pub async fn sync_tick(&self, step: u64) {
+    /// [`HEAD_POLL`]): reads the log's head (one query), and Redis's `applied`
+    /// and eviction counter (one round trip); starts a drain when Redis is
+    /// behind or unreachable (one at a time).
+    pub async fn sync_tick(&self) {
         let started = self.sync.now_ms();
         match self.db.run(revocation_log::head).await {
             Ok(head) => {
@@ -229,14 +230,11 @@ impl RedisRevocations {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the revocation log's head; checks use the database"),
         }
-        if step.is_multiple_of(4) {
-            self.watch_evictions().await;
-        }
         let mut pipe = redis::pipe();
-        pipe.get(self.applied_key());
+        pipe.get(self.applied_key()).cmd("INFO").arg("stats");
         let known = self.sync.known_head.load(Ordering::Acquire);
-        if let Ok((Some(applied),)) = self.query::<(Option<i64>,)>(pipe).await {
-            if applied >= known {
+        if let Ok((applied, info)) = self.query::<(Option<i64>, String)>(pipe).await {
+            if !self.evictions_seen(&info).await && applied.is_some_and(|a| a >= known) {
                 return;
             }
         }
@@ -251,20 +249,17 @@ impl RedisRevocations {
         }
     }
 
-    /// A growing `evicted_keys` means marks may be gone under `applied`: reset
-    /// it, so that every instance asks the database while Redis is refilled.
-    async fn watch_evictions(&self) {
-        let mut pipe = redis::pipe();
-        pipe.cmd("INFO").arg("stats");
-        let Ok((info,)) = self.query::<(String,)>(pipe).await else {
-            return;
-        };
+    /// A growing `evicted_keys` (in `info`, INFO stats) means marks may be gone
+    /// under `applied`: it is reset (until then the `evicted` flag keeps this
+    /// instance on the database), so that every instance asks the database
+    /// while Redis is refilled. True while a reset is pending.
+    async fn evictions_seen(&self, info: &str) -> bool {
         let Some(now) = info
             .lines()
             .find_map(|l| l.strip_prefix("evicted_keys:"))
             .and_then(|v| v.trim().parse::<i64>().ok())
         else {
-            return;
+            return self.sync.evicted.load(Ordering::Acquire);
         };
         let before = self.sync.evicted_keys.swap(now, Ordering::AcqRel);
         if before >= 0 && now > before {
@@ -280,7 +275,9 @@ impl RedisRevocations {
             if self.query::<()>(pipe).await.is_ok() {
                 self.sync.evicted.store(false, Ordering::Release);
             }
+            return true;
         }
+        false
     }
 
     /// At start: warns if Redis may evict marks (`maxmemory-policy` other than
@@ -300,7 +297,6 @@ impl RedisRevocations {
             },
             Err(e) => tracing::info!(error = %e, "cannot read redis's maxmemory-policy; watching evicted_keys only"),
         }
-        self.watch_evictions().await;
-        self.sync_tick(1).await;
+        self.sync_tick().await;
     }
 }

@@ -6,8 +6,8 @@
 //! The window: a revoked token may be reported active by another instance for
 //! at most `HEAD_MAX_AGE` (750 ms) after the revocation's commit, and never by
 //! the instance that served it. Each test checks that revoked tokens turn
-//! inactive on both instances within 1 s and stay so, and that an unrelated
-//! token stays active.
+//! inactive on both instances within 1 s and stay so (printing the window it
+//! measured: run with `--nocapture`), and that an unrelated token stays active.
 
 use std::time::{Duration, Instant};
 
@@ -528,4 +528,90 @@ async fn a_revocation_redis_never_heard_of_bites_on_every_instance_within_the_wi
     r.holds("after the window").await;
     until_in_redis(&redis, &r.mark()).await;
     r.holds("once drained").await;
+}
+
+#[tokio::test]
+async fn marks_redis_evicts_send_checks_to_the_database_until_redis_is_refilled() {
+    let redis = PrivateRedis::start().await;
+    let r = revoked_on(redis.url()).await;
+    r.revoke().await;
+    until_in_redis(&redis, &r.mark()).await;
+    // Past the window: both instances know the revocation's log number, and
+    // Redis has applied it.
+    tokio::time::sleep(WINDOW).await;
+    r.holds("before the eviction").await;
+
+    // A volatile policy and little room: longer-lived keys written by someone
+    // else push the marks out (they expire soonest); the `applied` marker (it
+    // does not expire) stays and would vouch for them.
+    let memory: String = redis.cmd(&["INFO", "memory"]).await;
+    let used: i64 = memory
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    let _: () = redis.cmd(&["CONFIG", "SET", "maxmemory-policy", "volatile-ttl"]).await;
+    let _: () = redis
+        .cmd(&["CONFIG", "SET", "maxmemory", &(used + 256 * 1024).to_string()])
+        .await;
+    let evicted = Instant::now();
+    let mut c = redis.conn().await;
+    let mut fill = redis::pipe();
+    for i in 0..2000 {
+        fill.cmd("SET")
+            .arg(format!("filler:{i}"))
+            .arg("x".repeat(512))
+            .arg("EX")
+            .arg(3600)
+            .ignore();
+    }
+    let _: () = fill.query_async(&mut c).await.expect("filler written");
+    assert_eq!(
+        redis.cmd::<i64>(&["EXISTS", &r.mark()]).await,
+        0,
+        "the mark was evicted"
+    );
+
+    let tokens = [("the revoked token", r.token.as_str())];
+    let window = inactive_everywhere_within_window(&[&r.app, &r.peer], &r.svc, &tokens, evicted).await;
+    eprintln!("evicted marks: last active answer {window:?} after the eviction");
+    r.holds("while Redis has no room").await;
+
+    // Room again: the log refills Redis.
+    let _: () = redis.cmd(&["CONFIG", "SET", "maxmemory", "0"]).await;
+    until_in_redis(&redis, &r.mark()).await;
+    r.holds("after the refill").await;
+}
+
+#[tokio::test]
+async fn a_redis_that_turned_read_only_replica_is_not_trusted_with_what_it_missed() {
+    let redis = PrivateRedis::start().await;
+    let r = revoked_on(redis.url()).await;
+    until_in_redis(&redis, &format!("{}rev:applied", r.app.settings.redis_prefix)).await;
+    tokio::time::sleep(WINDOW).await;
+    // Failed over to a replica whose master is gone: it serves its (stale) data
+    // and refuses every write at once (READONLY).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let _: () = redis.cmd(&["REPLICAOF", "127.0.0.1", &dead.to_string()]).await;
+    let revoked = r.revoke().await;
+    // The instance that served the revocation: at once (window 0).
+    assert!(!active(&r.app, &r.svc, &r.token).await, "inactive where it was revoked");
+
+    let tokens = [("the revoked token", r.token.as_str())];
+    let window = inactive_everywhere_within_window(&[&r.app, &r.peer], &r.svc, &tokens, revoked).await;
+    eprintln!("read-only replica: last active answer {window:?} after the revocation");
+    r.holds("while Redis is a read-only replica").await;
+    assert_eq!(
+        redis.cmd::<i64>(&["EXISTS", &r.mark()]).await,
+        0,
+        "the replica never got the mark"
+    );
+
+    let _: () = redis.cmd(&["REPLICAOF", "NO", "ONE"]).await;
+    until_in_redis(&redis, &r.mark()).await;
+    r.holds("once Redis takes writes again").await;
 }

@@ -115,7 +115,7 @@ pub fn upsert(conn: &mut DbConnection, spec: &AgentSpec, now: i64) -> Result<boo
         None => {
             // A new agent's kill switch matches its status and starts now (an earlier
             // agent of the same id may have left one); Redis hears of it from the
-            // periodic copy, which accepts it because its generation is newer.
+            // revocation log, and accepts it because its generation is newer.
             diesel::Connection::transaction(conn, |conn| {
                 agents::insert(conn, &agent, now)?;
                 agents::set_kill_switch(conn, &agent.id, agent.status, now, true)

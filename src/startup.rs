@@ -100,9 +100,10 @@ impl Application {
                     Duration::from_millis(settings.redis_timeout_ms),
                     db.clone(),
                 )?;
-                if let Err(e) = r.rebuild_now().await {
-                    tracing::warn!(error = %e, "redis is not reachable at start; revocation checks use the database until it is");
-                }
+                // Reads the log's head (until then, and whenever Redis is behind
+                // it, revocation checks use the database) and checks Redis's
+                // eviction policy.
+                r.start().await;
                 Revocations::Redis(r)
             }
         };
@@ -287,9 +288,12 @@ fn session_key(db: &Db) -> anyhow::Result<Key> {
     Key::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("stored session key is too short"))
 }
 
-/// Key reloads, pending Redis marks, pruning of expired marks, rate-limit
-/// cleanup; and, on their own beat, newly activated policy sets.
+/// Key reloads, pruning of expired marks, rate-limit cleanup; with Redis, the
+/// revocation log's outbox; and, on their own beat, newly activated policy sets.
 fn spawn_background(state: web::Data<AppState>) {
+    if matches!(state.revocations, Revocations::Redis(_)) {
+        spawn_revocation_sync(&state);
+    }
     let weak = Arc::downgrade(&state.clone().into_inner());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(crate::policy::REFRESH_INTERVAL_MS));
@@ -313,12 +317,6 @@ fn spawn_background(state: web::Data<AppState>) {
                 tracing::warn!(error = %e, "could not check for rotated keys");
             }
             let now = crate::clock::now();
-            if let Revocations::Redis(r) = &state.revocations {
-                r.flush_pending(now).await;
-                if let Err(e) = r.reconcile_agents().await {
-                    tracing::warn!(error = %e, "could not copy agents' kill switches to redis");
-                }
-            }
             n += 1;
             if n.is_multiple_of(30) {
                 state.client_auth.housekeeping();
@@ -327,6 +325,24 @@ fn spawn_background(state: web::Data<AppState>) {
                 if let Err(e) = state.db.prune_expired(now - 60).await {
                     tracing::warn!(error = %e, "pruning expired marks failed");
                 }
+            }
+        }
+    });
+}
+
+/// Every instance, every [`crate::revocation::HEAD_POLL`]: reads the revocation
+/// log's head (so that it trusts Redis only as far as Redis has applied it) and
+/// drains the log into Redis when Redis is behind.
+fn spawn_revocation_sync(state: &web::Data<AppState>) {
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::revocation::HEAD_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            if let Revocations::Redis(r) = &state.revocations {
+                r.sync_tick().await;
             }
         }
     });

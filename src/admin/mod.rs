@@ -164,15 +164,9 @@ pub async fn post_agent_status(
         "resume" => state.revocations.resume_agent(&id, now).await,
         _ => return error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "unknown action"),
     };
-    // Stored but not yet in Redis: the change stands (and reaches Redis from the
-    // database within `keys.refresh_interval_secs`), so it is audited; the caller
-    // hears 503, never a 200 that not every instance can honour yet.
-    let (found, propagated) = match result {
-        Ok(found) => (Ok(found), true),
-        Err(crate::revocation::RevocationError::NotPropagated(_)) => (Ok(true), false),
-        Err(crate::revocation::RevocationError::Unavailable(_)) => (Err(()), false),
-    };
-    match found {
+    // Done once durable: every instance honours it from then on (Redis hears of
+    // it from the revocation log).
+    match result {
         Ok(true) => {
             state
                 .audit
@@ -187,24 +181,17 @@ pub async fn post_agent_status(
                     } else {
                         "resumed".into()
                     },
-                    reason: Some(if propagated {
-                        format!("admin API, {who}")
-                    } else {
-                        format!("admin API, {who}; Redis not told yet")
-                    }),
+                    reason: Some(format!("admin API, {who}")),
                     request_id: crate::endpoints::request_id(&req),
                     agent_id: Some(id.clone()),
                     ..AuditEvent::default()
                 })
                 .await;
-            if !propagated {
-                return unavailable();
-            }
             HttpResponse::Ok()
                 .json(json!({ "agent_id": id, "status": if action == "suspend" { "suspended" } else { "active" } }))
         }
         Ok(false) => error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such agent"),
-        Err(()) => unavailable(),
+        Err(_) => unavailable(),
     }
 }
 

@@ -101,7 +101,7 @@ pub fn run(cmd: AgentCommand, db: &Db, settings: &Settings) -> anyhow::Result<()
     }
 }
 
-/// Suspends or resumes through the revocation backend (Redis too, when
+/// Suspends or resumes through the revocation backend (logged for Redis, when
 /// configured, so that every instance hears of it), and audits it.
 fn set_status(db: &Db, settings: &Settings, agent_id: &str, status: AgentStatus) -> anyhow::Result<()> {
     // The Redis connection manager must be created inside a runtime.
@@ -121,14 +121,9 @@ fn set_status(db: &Db, settings: &Settings, agent_id: &str, status: AgentStatus)
             "resumed",
         ),
     };
-    // Stored but not yet in Redis: the change stands and is audited; running
-    // servers copy it to Redis within `keys.refresh_interval_secs`.
-    let (found, not_propagated) = match result {
-        Ok(found) => (found, None),
-        Err(crate::revocation::RevocationError::NotPropagated(e)) => (true, Some(e)),
-        Err(e) => return Err(e.into()),
-    };
-    anyhow::ensure!(found, "no agent {agent_id}");
+    // Done once durable: Redis hears of it from the revocation log, from this
+    // command at once if it can reach Redis, or else from any running server.
+    anyhow::ensure!(result?, "no agent {agent_id}");
     rt.block_on(crate::audit::record(
         db,
         crate::storage::audit::AuditEvent {
@@ -136,24 +131,13 @@ fn set_status(db: &Db, settings: &Settings, agent_id: &str, status: AgentStatus)
             decision: decision.into(),
             agent_id: Some(agent_id.to_owned()),
             reason: Some(format!(
-                "deputy agent {}{}",
+                "deputy agent {}",
                 if decision == "suspended" { "suspend" } else { "resume" },
-                if not_propagated.is_some() {
-                    "; Redis not told yet"
-                } else {
-                    ""
-                }
             )),
             ..Default::default()
         },
     ));
-    match not_propagated {
-        None => Ok(()),
-        Some(e) => anyhow::bail!(
-            "{agent_id} is {decision} in the database, but Redis could not be told ({e}); running servers \
-             copy it to Redis within keys.refresh_interval_secs"
-        ),
-    }
+    Ok(())
 }
 
 fn read_spec(file: &std::path::Path) -> anyhow::Result<crate::agent_registry::AgentSpec> {

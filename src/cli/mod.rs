@@ -162,8 +162,9 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
-/// The revocation backend the server would use, for CLI commands that revoke
-/// (so that Redis, when configured, hears of it). Call inside a Tokio runtime.
+/// The revocation backend the server would use, for CLI commands that revoke:
+/// the change is logged in the database, and Redis, when configured, is told at
+/// once if it can be, or else by any running server. Call inside a Tokio runtime.
 pub(crate) fn revocations(db: &Db, settings: &Settings) -> anyhow::Result<crate::revocation::Revocations> {
     use crate::revocation::{RedisRevocations, Revocations};
     Ok(match &settings.redis_url {

@@ -101,7 +101,8 @@ fn set(db: &Db, settings: &Settings, username: &str, disabled: bool) -> anyhow::
     println!("{} {username}", if disabled { "disabled" } else { "enabled" });
     if disabled {
         // A disabled user's approvals are withdrawn, so every token issued on
-        // their behalf turns inactive (in Redis too, when configured).
+        // their behalf turns inactive (each withdrawal durable and logged for
+        // Redis, when configured).
         let user = db
             .run_blocking(|c| users::by_username(c, username))?
             .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;

@@ -3,13 +3,16 @@
 //! §3.1.3.3) and a refresh token when `offline_access` was granted.
 //!
 //! A code is consumed by one conditional UPDATE before anything is issued; a
-//! second use fails and revokes what the first one issued (§4.1.2, §10.5).
+//! second use fails and revokes what the first one issued (§4.1.2, §10.5), in
+//! the database whatever Redis does. What a redemption issues is recorded in
+//! the transaction that stores it, conditioned on no replay having been seen:
+//! two redemptions in parallel never leave the winner's tokens unrevoked.
 
 use super::{issue_for_user, stored_details, GrantContext, TokenResponse, UserIssue};
 use crate::authorize::{hash_code, pkce_matches};
 use crate::domain::{Client, GrantType, Scope};
 use crate::error::OAuthError;
-use crate::storage::interactions::{self, Consumed};
+use crate::storage::interactions::{self, Claim, Consumed};
 
 #[derive(Debug)]
 pub struct Request {
@@ -30,29 +33,21 @@ pub async fn grant(
         ));
     }
     let hash = hash_code(&req.code);
-    let consumed = ctx.db.run(move |c| interactions::consume_code(c, &hash)).await?;
+    let lookup = hash.clone();
+    let consumed = ctx.db.run(move |c| interactions::consume_code(c, &lookup)).await?;
     let row = match consumed {
         Consumed::First(row) => row,
         Consumed::Unknown => return Err(OAuthError::InvalidGrant("the authorization code is invalid".into())),
         Consumed::Replayed(row) => {
-            // §4.1.2: the code was used before; revoke what that use issued.
+            // §4.1.2: the code was used before; revoke what that use issued, in the
+            // database (and its revocation log) before answering, whatever Redis does.
             let until = now + ctx.ttl.max_access_token_ttl;
-            if let Some(jti) = &row.access_jti {
-                ctx.revocations
-                    .revoke(jti, &row.client_id, until, now)
-                    .await
-                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
-            }
-            if let Some(family) = &row.refresh_family {
-                ctx.revocations
-                    .revoke_family(family, now, until)
-                    .await
-                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
-            }
+            ctx.revocations
+                .revoke_replayed_code(&hash, now, until)
+                .await
+                .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
             tracing::warn!(client_id = %row.client_id, "authorization code replayed; its tokens were revoked");
-            return Err(OAuthError::InvalidGrant(
-                "the authorization code was already used".into(),
-            ));
+            return Err(replayed());
         }
     };
     if row.client_id != client.id.as_str() {
@@ -90,13 +85,16 @@ pub async fn grant(
             auth_time: row.auth_time,
             family: None,
             refresh_expires_at: None,
+            claim: Claim::Code(&hash),
         },
         now,
     )
     .await?;
-    let (hash, jti, family) = (hash_code(&req.code), issued.access_jti.clone(), issued.family.clone());
-    ctx.db
-        .run(move |c| interactions::record_code_issue(c, &hash, &jti, family.as_deref()))
-        .await?;
-    Ok(issued.response)
+    // None: a replay of the code came first and revoked what it issued; this
+    // redemption hands out nothing either.
+    issued.map(|i| i.response).ok_or_else(replayed)
+}
+
+fn replayed() -> OAuthError {
+    OAuthError::InvalidGrant("the authorization code was already used".into())
 }

@@ -235,23 +235,26 @@ pub struct UserIssue<'a> {
     /// The details the refresh-token family keeps (those of the code), for the
     /// next rotation: a refresh narrows its access token, never the family (§6).
     pub family_details: Option<&'a AuthorizationDetails>,
+    /// The code or refresh token this issuance uses up, claimed in the same
+    /// transaction that stores what is issued (see [`interactions::Claim`]).
+    pub claim: interactions::Claim<'a>,
 }
 
 pub struct Issued {
     pub response: TokenResponse,
-    pub access_jti: String,
-    pub family: Option<String>,
 }
 
 /// Issues tokens for a user under a consent grant: the grant must still be
 /// active and the user enabled. The access token carries the grant id, and
-/// never outlives the grant.
+/// never outlives the grant. `Ok(None)`: the claim was lost (the code was
+/// replayed, or the refresh token used or revoked, meanwhile) and nothing is
+/// handed out.
 pub async fn issue_for_user(
     client: &Client,
     ctx: &GrantContext<'_>,
     u: UserIssue<'_>,
     now: i64,
-) -> Result<Issued, OAuthError> {
+) -> Result<Option<Issued>, OAuthError> {
     let (gid, uid) = (u.grant_id.to_owned(), UserId::from_stored(u.user_id.to_owned()));
     let agent_id = u.may_act.map(str::to_owned);
     let (grant, user, withdrawn, agent) = ctx
@@ -370,34 +373,39 @@ pub async fn issue_for_user(
     } else {
         None
     };
-    let (refresh_token, family) = if u.scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken)
-    {
-        let token = random_id() + &random_id();
-        let family = u.family.map(str::to_owned).unwrap_or_else(random_id);
-        let row = RefreshRow {
-            token_hash: crate::authorize::hash_code(&token),
-            family_id: family.clone(),
-            grant_id: grant.id.clone(),
-            client_id: client.id.as_str().to_owned(),
-            user_id: user.id.as_str().to_owned(),
-            scope: u.scope.to_string(),
-            resource: u.resource.map(str::to_owned),
-            auth_time: u.auth_time,
-            access_jti: claims.jti.clone(),
-            created_at: now,
-            expires_at: u.refresh_expires_at.unwrap_or(grant.expires_at).min(grant.expires_at),
-            used: false,
-            revoked: false,
-            may_act: u.may_act.map(str::to_owned),
-            authorization_details: u.family_details.map(|d| d.to_value().to_string()),
+    let (refresh_token, refresh_row) =
+        if u.scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken) {
+            let token = random_id() + &random_id();
+            let family = u.family.map(str::to_owned).unwrap_or_else(random_id);
+            let row = RefreshRow {
+                token_hash: crate::authorize::hash_code(&token),
+                family_id: family.clone(),
+                grant_id: grant.id.clone(),
+                client_id: client.id.as_str().to_owned(),
+                user_id: user.id.as_str().to_owned(),
+                scope: u.scope.to_string(),
+                resource: u.resource.map(str::to_owned),
+                auth_time: u.auth_time,
+                access_jti: claims.jti.clone(),
+                created_at: now,
+                expires_at: u.refresh_expires_at.unwrap_or(grant.expires_at).min(grant.expires_at),
+                used: false,
+                revoked: false,
+                may_act: u.may_act.map(str::to_owned),
+                authorization_details: u.family_details.map(|d| d.to_value().to_string()),
+            };
+            (Some(token), Some(row))
+        } else {
+            (None, None)
         };
-        ctx.db.run(move |c| interactions::insert_refresh(c, &row)).await?;
-        (Some(token), Some(family))
-    } else {
-        (None, None)
-    };
-    let g = grant.id.clone();
-    ctx.db.run(move |c| grants::touch(c, &g, now)).await?;
+    let (claim, jti, g) = (owned_claim(u.claim), claims.jti.clone(), grant.id.clone());
+    let claimed = ctx
+        .db
+        .run(move |c| interactions::record_issue(c, claim.as_claim(), &jti, refresh_row.as_ref(), &g, now))
+        .await?;
+    if !claimed {
+        return Ok(None);
+    }
     // Attributed like every decision. Unlike an exchange, the code or refresh token
     // is already used up here, so a failed audit write is logged loudly by the
     // writer but does not take the tokens back.
@@ -427,9 +435,7 @@ pub async fn issue_for_user(
             ..Default::default()
         })
         .await;
-    Ok(Issued {
-        access_jti: claims.jti.clone(),
-        family,
+    Ok(Some(Issued {
         response: TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -440,5 +446,27 @@ pub async fn issue_for_user(
             issued_token_type: None,
             authorization_details: claims.authorization_details,
         },
-    })
+    }))
+}
+
+/// A [`interactions::Claim`] that can move to the blocking pool.
+enum OwnedClaim {
+    Code(String),
+    Refresh(String),
+}
+
+impl OwnedClaim {
+    fn as_claim(&self) -> interactions::Claim<'_> {
+        match self {
+            OwnedClaim::Code(h) => interactions::Claim::Code(h),
+            OwnedClaim::Refresh(h) => interactions::Claim::Refresh(h),
+        }
+    }
+}
+
+fn owned_claim(c: interactions::Claim<'_>) -> OwnedClaim {
+    match c {
+        interactions::Claim::Code(h) => OwnedClaim::Code(h.to_owned()),
+        interactions::Claim::Refresh(h) => OwnedClaim::Refresh(h.to_owned()),
+    }
 }

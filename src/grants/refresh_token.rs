@@ -1,13 +1,15 @@
 //! RFC 6749 §6 refresh token grant with rotation (RFC 9700 §4.14.2): each use
 //! returns a new refresh token of the same family; presenting a used one
 //! revokes the whole family and the access tokens it issued. The scope may only
-//! narrow. The grant behind the family must still be active.
+//! narrow. The grant behind the family must still be active. The old token is
+//! used up in the transaction that stores the new one, so a reuse racing with
+//! the rotation always finds the new token to revoke.
 
 use super::{issue_for_user, stored_details, GrantContext, TokenResponse, UserIssue};
 use crate::authorize::hash_code;
 use crate::domain::{AuthorizationDetails, Client, GrantType, Scope};
 use crate::error::OAuthError;
-use crate::storage::interactions::{self, Consumed};
+use crate::storage::interactions::{self, Claim};
 
 #[derive(Debug)]
 pub struct Request {
@@ -55,6 +57,9 @@ pub async fn grant(
         Some(s) => s.clone(),
         None => original,
     };
+    if row.used || row.revoked {
+        return Err(reused(ctx, &row, now).await);
+    }
     // The family's details, kept or narrowed for this access token, never more.
     let family_details = stored_details(row.authorization_details.as_deref())?;
     let details = match (&family_details, &req.authorization_details) {
@@ -68,22 +73,6 @@ pub async fn grant(
             Some(asked.clone())
         }
         (held, None) => held.clone(),
-    };
-    let row = match ctx.db.run(move |c| interactions::consume_refresh(c, &hash)).await? {
-        Consumed::First(row) => row,
-        Consumed::Unknown => return Err(OAuthError::InvalidGrant("the refresh token is invalid".into())),
-        Consumed::Replayed(row) => {
-            if !row.revoked {
-                ctx.revocations
-                    .revoke_family(&row.family_id, now, now + ctx.ttl.max_access_token_ttl)
-                    .await
-                    .map_err(|e| OAuthError::TemporarilyUnavailable(e.to_string()))?;
-                tracing::warn!(client_id = %row.client_id, "refresh token reused; its family was revoked");
-            }
-            return Err(OAuthError::InvalidGrant(
-                "the refresh token was already used or revoked".into(),
-            ));
-        }
     };
     let issued = issue_for_user(
         client,
@@ -100,9 +89,30 @@ pub async fn grant(
             auth_time: row.auth_time,
             family: Some(&row.family_id),
             refresh_expires_at: Some(row.expires_at),
+            claim: Claim::Refresh(&hash),
         },
         now,
     )
     .await?;
-    Ok(issued.response)
+    match issued {
+        Some(i) => Ok(i.response),
+        // Used (or revoked) meanwhile, by a parallel request: a reuse too.
+        None => Err(reused(ctx, &row, now).await),
+    }
+}
+
+/// A used or revoked refresh token presented: revokes its family (in the
+/// database and its revocation log) unless it is revoked already.
+async fn reused(ctx: &GrantContext<'_>, row: &interactions::RefreshRow, now: i64) -> OAuthError {
+    if !row.revoked {
+        if let Err(e) = ctx
+            .revocations
+            .revoke_family(&row.family_id, now, now + ctx.ttl.max_access_token_ttl)
+            .await
+        {
+            return OAuthError::TemporarilyUnavailable(e.to_string());
+        }
+        tracing::warn!(client_id = %row.client_id, "refresh token reused; its family was revoked");
+    }
+    OAuthError::InvalidGrant("the refresh token was already used or revoked".into())
 }

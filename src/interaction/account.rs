@@ -132,11 +132,11 @@ pub async fn post_revoke_grant(
             see_other("/account")
         }
         Err(e) => {
-            tracing::warn!(error = %e, "grant revocation not confirmed");
+            tracing::warn!(error = %e, "grant revocation could not be recorded");
             error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Not confirmed yet",
-                "Your withdrawal was recorded but could not be confirmed everywhere yet. Try again in a moment.",
+                "Not done",
+                "Your withdrawal could not be recorded. Try again in a moment.",
             )
         }
     }

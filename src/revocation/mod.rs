@@ -1,31 +1,40 @@
-//! Token revocation (RFC 7009) that holds across instances and failures.
+//! Token revocation (RFC 7009) that no Redis fault can lose.
 //!
-//! The database is the record: a revocation is committed there before anyone is
-//! told it happened. Redis, when configured, is the fast path every instance
-//! reads. Whatever fails, a revoked token never looks active:
-//! - Redis unreachable or slow (past `redis_timeout_ms`): the check falls back to the database;
-//! - Redis restarted empty: a marker key is missing, so checks go to the database
-//!   while one instance rebuilds Redis from it;
-//! - Redis write failed after the durable write: the revoke answers 503 (never a
-//!   false 200) and a background task keeps pushing the mark until it lands;
+//! The database is the record: every revocation, consent withdrawal and
+//! kill-switch change is committed there, with a numbered row in the
+//! revocation log, in one transaction, before anyone is told it happened.
+//! Redis, when configured, is the fast path every instance reads, filled from
+//! that log by an outbox any instance drains ([`outbox`]), and trusted only as
+//! far as the log number it has applied reaches the database's head. Whatever
+//! fails, a revoked token never looks active:
+//! - Redis unreachable or slow (past `redis_timeout_ms`): the database answers;
+//! - Redis behind the log (a write it missed, a restart, a restore from an older
+//!   snapshot, a failover to a replica that missed writes, evictions): the
+//!   database answers while any instance refills Redis from the log;
+//! - on the instance that committed a revocation, at once; on the others, within
+//!   [`outbox::HEAD_MAX_AGE`] (they read the log's head every [`outbox::HEAD_POLL`]);
 //! - the database unreachable too: the check fails and callers answer 503.
+//!
+//! Nothing waits in one process's memory: a revocation made by the CLI, or by
+//! an instance that died before Redis heard of it, is in the log.
 
+mod outbox;
 mod redis_store;
 pub mod request;
 
+pub use outbox::{HEAD_MAX_AGE, HEAD_POLL};
 pub use redis_store::RedisRevocations;
 
 use crate::domain::AgentStatus;
 use crate::storage::agents::StatusChange;
+use crate::storage::revocation_log::Entry;
 use crate::storage::{agents, grants, interactions, revocations, Db, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
+    /// The database could not be read or written (nothing was revoked).
     #[error("revocation state unavailable: {0}")]
     Unavailable(String),
-    /// Written durably, but not yet visible to instances reading Redis.
-    #[error("revocation recorded but not yet propagated: {0}")]
-    NotPropagated(String),
 }
 
 impl From<StorageError> for RevocationError {
@@ -107,10 +116,8 @@ impl Revocations {
         match self.db().run(move |c| agents::set_status(c, &a, status, now)).await? {
             StatusChange::UnknownAgent => Ok(false),
             StatusChange::Unchanged => Ok(true),
-            StatusChange::KillSwitch(k) => {
-                if let Revocations::Redis(r) = self {
-                    r.propagate_agent(agent_id, k).await?;
-                }
+            StatusChange::KillSwitch(_, logged) => {
+                self.propagate(&logged).await;
                 Ok(true)
             }
         }
@@ -124,30 +131,41 @@ impl Revocations {
     }
 
     /// Withdraws a consent grant: every token carrying its id turns inactive.
-    /// `until` is when the last such token expires. Returns false if it was not active.
+    /// `until` is when the last such token expires. Returns false if it was not
+    /// active. Done once durable: Redis hears of it from the log.
     pub async fn revoke_grant(&self, grant_id: &str, now: i64, until: i64) -> Result<bool, RevocationError> {
         let g = grant_id.to_owned();
-        let was_active = self.db().run(move |c| grants::revoke(c, &g, now, until)).await?;
-        self.propagate(Mark::Grant(grant_id), until, now).await?;
+        let (was_active, logged) = self.db().run(move |c| grants::revoke(c, &g, now, until)).await?;
+        self.propagate(&logged).await;
         Ok(was_active)
     }
 
     /// Revokes a refresh-token family and the access tokens issued with it.
     pub async fn revoke_family(&self, family: &str, now: i64, access_until: i64) -> Result<(), RevocationError> {
         let f = family.to_owned();
-        let jtis = self
+        let logged = self
             .db()
-            .run(move |c| {
-                let jtis = interactions::revoke_family(c, &f)?;
-                for j in &jtis {
-                    revocations::insert(c, j, "refresh-family", access_until, now)?;
-                }
-                Ok(jtis)
-            })
+            .run(move |c| revocations::revoke_family(c, &f, access_until, now))
             .await?;
-        for j in &jtis {
-            self.propagate(Mark::Token(j), access_until, now).await?;
-        }
+        self.propagate(&logged).await;
+        Ok(())
+    }
+
+    /// RFC 6749 §4.1.2: a code used twice revokes what it issued (its access
+    /// token, its refresh-token family), in the database whatever Redis does;
+    /// a redemption of it still in flight hands out nothing.
+    pub async fn revoke_replayed_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        access_until: i64,
+    ) -> Result<(), RevocationError> {
+        let h = code_hash.to_owned();
+        let logged = self
+            .db()
+            .run(move |c| interactions::revoke_replayed_code(c, &h, access_until, now))
+            .await?;
+        self.propagate(&logged).await;
         Ok(())
     }
 
@@ -179,20 +197,23 @@ impl Revocations {
         Ok(self.db().run(move |c| interactions::get_refresh(c, &hash)).await?)
     }
 
-    async fn propagate(&self, mark: Mark<'_>, until: i64, now: i64) -> Result<(), RevocationError> {
-        match self {
-            Revocations::Database(_) => Ok(()),
-            Revocations::Redis(r) => r.propagate(mark, until, now).await,
+    /// After a durable write: Redis is told at once if it can be (one try);
+    /// otherwise the log keeps the entries for the next drain, on any instance.
+    async fn propagate(&self, logged: &[Entry]) {
+        if let Revocations::Redis(r) = self {
+            r.after_commit(logged).await;
         }
     }
 
-    /// Revokes `jti` until `expires_at`. Returns only after the durable write.
+    /// Revokes `jti` until `expires_at`. Returns once the revocation is durable.
     pub async fn revoke(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> Result<(), RevocationError> {
         let (j, c) = (jti.to_owned(), client_id.to_owned());
-        self.db()
-            .run(move |conn| revocations::insert(conn, &j, &c, expires_at, now))
+        let logged = self
+            .db()
+            .run(move |conn| revocations::revoke(conn, &j, &c, expires_at, now))
             .await?;
-        self.propagate(Mark::Token(jti), expires_at, now).await
+        self.propagate(&logged).await;
+        Ok(())
     }
 
     /// Readiness of the fast path (always ready without Redis).
@@ -202,16 +223,6 @@ impl Revocations {
             Revocations::Redis(r) => r.ping().await,
         }
     }
-}
-
-/// What a Redis mark stands for.
-#[derive(Debug, Clone, Copy)]
-pub enum Mark<'a> {
-    Token(&'a str),
-    Grant(&'a str),
-    /// Value: "generation:time", the kill-switch time ([`agents::SUSPENDED`] while
-    /// suspended); kept without expiry.
-    Agent(&'a str),
 }
 
 pub(crate) async fn db_any_revoked(db: &Db, tokens: &[TokenRef]) -> Result<bool, RevocationError> {

@@ -1,7 +1,9 @@
 //! RFC 7009 token revocation. The token must belong to the calling client
 //! (§2.1); unknown, invalid and already-expired tokens get 200 (§2.2), as do
-//! wrong `token_type_hint`s. A 200 is sent only after the durable write, and
-//! only when the revocation is visible to every instance; otherwise 503 (§2.2.1).
+//! wrong `token_type_hint`s. A 200 is sent once the revocation is durable (in
+//! the database and its revocation log): from then on no instance reports the
+//! token active, whatever Redis's state (see [`super`]). If the database cannot
+//! be written, 503 (§2.2.1), never a false 200.
 
 use super::{RevocationError, Revocations};
 use crate::domain::Client;
@@ -84,9 +86,6 @@ pub async fn revoke(
                 ..revoked_event(caller, "access token")
             }))
         }
-        Err(RevocationError::NotPropagated(e)) => Err(OAuthError::TemporarilyUnavailable(format!(
-            "revocation stored but not yet visible to every instance: {e}"
-        ))),
         Err(RevocationError::Unavailable(e)) => Err(OAuthError::TemporarilyUnavailable(e)),
     }
 }

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::revocation_log::{self, Entry, Logged};
 use super::schema::{agent_revocations, agents};
 use super::{DbConnection, StorageError};
 use crate::domain::{Agent, AgentStatus, ClientId, ResourceUri, Scope};
@@ -150,14 +151,14 @@ pub struct KillSwitch {
 }
 
 /// What [`set_status`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusChange {
     UnknownAgent,
     /// Nothing to propagate (resuming an agent that was never suspended).
     Unchanged,
-    /// The new kill switch, to propagate: [`SUSPENDED`], or the resume time
+    /// The new kill switch, logged for Redis: [`SUSPENDED`], or the resume time
     /// (tokens issued before it, while or before it was suspended, stay revoked).
-    KillSwitch(KillSwitch),
+    KillSwitch(KillSwitch, Vec<Entry>),
 }
 
 /// Sets the status and the kill switch with it, in one transaction.
@@ -181,7 +182,8 @@ pub fn set_status(
 /// The kill switch that goes with `status`: [`SUSPENDED`] while suspended (and
 /// the refresh tokens that would name the agent are revoked: a resume revives
 /// nothing); on resume, the resume time if it was suspended, else what it
-/// already was (propagated again). A `fresh` registration starts just before
+/// already was (propagated again). Logged, so that Redis hears of it from any
+/// instance; call it inside a transaction. A `fresh` registration starts just before
 /// `now`, so that nothing issued to an earlier agent of the same id carries over.
 pub fn set_kill_switch(
     conn: &mut DbConnection,
@@ -226,7 +228,16 @@ pub fn set_kill_switch(
             ))
             .execute(conn)?;
     }
-    Ok(StatusChange::KillSwitch(KillSwitch { before, generation }))
+    let kill_switch = KillSwitch { before, generation };
+    let logged = revocation_log::append(
+        conn,
+        vec![Logged::Agent {
+            agent_id: id.to_owned(),
+            kill_switch,
+        }],
+        now,
+    )?;
+    Ok(StatusChange::KillSwitch(kill_switch, logged))
 }
 
 /// Every agent's kill switch, by agent id.

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::revocation_log::{self, Entry, Logged};
 use super::schema::{grants, revoked_grants};
 use super::{DbConnection, StorageError};
 use crate::domain::{AuthorizationDetails, ClientId, Grant, GrantStatus, ResourceUri, Scope, UserId};
@@ -132,27 +133,40 @@ pub fn touch(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), StorageE
     Ok(())
 }
 
-/// Marks the grant revoked and records the revocation until `until` (when every
-/// token it could have issued has expired). Returns false if it was not active.
-pub fn revoke(conn: &mut DbConnection, id: &str, now: i64, until: i64) -> Result<bool, StorageError> {
+/// Marks the grant revoked and records (and logs) the revocation until `until`
+/// (when every token it could have issued has expired), in one transaction.
+/// Returns whether it was active, and the log entry.
+pub fn revoke(conn: &mut DbConnection, id: &str, now: i64, until: i64) -> Result<(bool, Vec<Entry>), StorageError> {
     conn.transaction(|conn| {
         let n = diesel::update(grants::table.find(id).filter(grants::status.eq("active")))
             .set((grants::status.eq("revoked"), grants::revoked_at.eq(now)))
             .execute(conn)?;
         record_revoked(conn, id, now, until)?;
-        Ok(n == 1)
+        let logged = revocation_log::append(
+            conn,
+            vec![Logged::Grant {
+                grant_id: id.to_owned(),
+                expires_at: until,
+            }],
+            now,
+        )?;
+        Ok((n == 1, logged))
     })
 }
 
-/// Records a grant id as revoked (also used for refresh-token families).
-pub fn record_revoked(conn: &mut DbConnection, id: &str, now: i64, until: i64) -> Result<(), StorageError> {
-    let res = diesel::insert_into(revoked_grants::table)
-        .values((
-            revoked_grants::grant_id.eq(id),
-            revoked_grants::revoked_at.eq(now),
-            revoked_grants::expires_at.eq(until),
-        ))
-        .execute(conn);
+/// Records a grant id as revoked.
+fn record_revoked(conn: &mut DbConnection, id: &str, now: i64, until: i64) -> Result<(), StorageError> {
+    // In its own savepoint: on PostgreSQL a refused insert would abort the
+    // enclosing transaction.
+    let res = conn.transaction(|conn| {
+        diesel::insert_into(revoked_grants::table)
+            .values((
+                revoked_grants::grant_id.eq(id),
+                revoked_grants::revoked_at.eq(now),
+                revoked_grants::expires_at.eq(until),
+            ))
+            .execute(conn)
+    });
     match res.map_err(StorageError::from) {
         Ok(_) | Err(StorageError::Duplicate) => Ok(()),
         Err(e) => Err(e),

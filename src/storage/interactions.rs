@@ -130,20 +130,100 @@ pub fn consume_code(conn: &mut DbConnection, hash: &str) -> Result<Consumed<Code
     })
 }
 
-/// Records what a code issued, so that a replay can revoke it.
-pub fn record_code_issue(
+/// What an issuance on behalf of a user claims, in the transaction that stores it.
+#[derive(Debug, Clone, Copy)]
+pub enum Claim<'a> {
+    /// An authorization code (its hash), already consumed: what it issued is
+    /// recorded, unless a replay has been seen meanwhile.
+    Code(&'a str),
+    /// A refresh token (its hash), consumed here: rotation and the new token's
+    /// insertion are one step, so a replay racing with it sees the new token.
+    Refresh(&'a str),
+}
+
+/// Stores an issuance in one transaction: the claim (see [`Claim`]), the new
+/// refresh token if any, and the grant's last use. False (and nothing stored)
+/// if the claim was lost: the code was replayed meanwhile, or the refresh token
+/// was used or revoked. The caller then hands out nothing.
+pub fn record_issue(
+    conn: &mut DbConnection,
+    claim: Claim<'_>,
+    access_jti: &str,
+    refresh: Option<&RefreshRow>,
+    grant_id: &str,
+    now: i64,
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        let claimed = match claim {
+            // A replay sets `replayed` first (and waits for this row's lock): either
+            // it sees what is recorded here, or this update finds it replayed.
+            Claim::Code(hash) => diesel::update(
+                authorization_codes::table
+                    .find(hash)
+                    .filter(authorization_codes::replayed.eq(false)),
+            )
+            .set((
+                authorization_codes::access_jti.eq(access_jti),
+                authorization_codes::refresh_family.eq(refresh.map(|r| r.family_id.as_str())),
+            ))
+            .execute(conn)?,
+            Claim::Refresh(hash) => diesel::update(
+                refresh_tokens::table
+                    .find(hash)
+                    .filter(refresh_tokens::used.eq(false))
+                    .filter(refresh_tokens::revoked.eq(false)),
+            )
+            .set(refresh_tokens::used.eq(true))
+            .execute(conn)?,
+        };
+        if claimed != 1 {
+            return Ok(false);
+        }
+        if let Some(r) = refresh {
+            insert_refresh(conn, r)?;
+        }
+        super::grants::touch(conn, grant_id, now)?;
+        Ok(true)
+    })
+}
+
+/// A replayed code (RFC 6749 §4.1.2): marks it replayed and revokes what it
+/// issued (its access token, its refresh-token family and the access tokens of
+/// that family), logged, in one transaction. A redemption still in flight then
+/// either was recorded before (and is revoked here) or finds the code replayed.
+pub fn revoke_replayed_code(
     conn: &mut DbConnection,
     hash: &str,
-    access_jti: &str,
-    refresh_family: Option<&str>,
-) -> Result<(), StorageError> {
-    diesel::update(authorization_codes::table.find(hash))
-        .set((
-            authorization_codes::access_jti.eq(access_jti),
-            authorization_codes::refresh_family.eq(refresh_family),
-        ))
-        .execute(conn)?;
-    Ok(())
+    access_until: i64,
+    now: i64,
+) -> Result<Vec<super::revocation_log::Entry>, StorageError> {
+    conn.transaction(|conn| {
+        diesel::update(authorization_codes::table.find(hash))
+            .set(authorization_codes::replayed.eq(true))
+            .execute(conn)?;
+        let issued: Option<(String, Option<String>, Option<String>)> = authorization_codes::table
+            .find(hash)
+            .select((
+                authorization_codes::client_id,
+                authorization_codes::access_jti,
+                authorization_codes::refresh_family,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((client_id, jti, family)) = issued else {
+            return Ok(Vec::new());
+        };
+        let mut jtis = Vec::new();
+        if let Some(f) = family {
+            jtis = super::revocations::revoke_family_unlogged(conn, &f, access_until, now)?;
+        }
+        if let Some(j) = jti {
+            super::revocations::insert(conn, &j, &client_id, access_until, now)?;
+            jtis.push(j);
+        }
+        let logged = super::revocations::tokens_until(jtis, access_until);
+        super::revocation_log::append(conn, logged, now)
+    })
 }
 
 pub fn delete_expired_codes(conn: &mut DbConnection, before: i64) -> Result<usize, StorageError> {
@@ -178,47 +258,12 @@ pub fn insert_refresh(conn: &mut DbConnection, r: &RefreshRow) -> Result<(), Sto
     Ok(())
 }
 
-/// Rotates a refresh token: the first caller gets `First`; a used or revoked
-/// token is `Replayed`.
-pub fn consume_refresh(conn: &mut DbConnection, hash: &str) -> Result<Consumed<RefreshRow>, StorageError> {
-    let n = diesel::update(
-        refresh_tokens::table
-            .find(hash)
-            .filter(refresh_tokens::used.eq(false))
-            .filter(refresh_tokens::revoked.eq(false)),
-    )
-    .set(refresh_tokens::used.eq(true))
-    .execute(conn)?;
-    let row = refresh_tokens::table
-        .find(hash)
-        .select(RefreshRow::as_select())
-        .first(conn)
-        .optional()?;
-    Ok(match (n, row) {
-        (1, Some(r)) => Consumed::First(r),
-        (_, Some(r)) => Consumed::Replayed(r),
-        (_, None) => Consumed::Unknown,
-    })
-}
-
 pub fn get_refresh(conn: &mut DbConnection, hash: &str) -> Result<Option<RefreshRow>, StorageError> {
     Ok(refresh_tokens::table
         .find(hash)
         .select(RefreshRow::as_select())
         .first(conn)
         .optional()?)
-}
-
-/// Revokes every refresh token of the family; returns the access-token `jti`s
-/// they were issued with (and their expiry), for the caller to revoke.
-pub fn revoke_family(conn: &mut DbConnection, family: &str) -> Result<Vec<String>, StorageError> {
-    diesel::update(refresh_tokens::table.filter(refresh_tokens::family_id.eq(family)))
-        .set(refresh_tokens::revoked.eq(true))
-        .execute(conn)?;
-    Ok(refresh_tokens::table
-        .filter(refresh_tokens::family_id.eq(family))
-        .select(refresh_tokens::access_jti)
-        .load(conn)?)
 }
 
 pub fn delete_expired_refresh(conn: &mut DbConnection, before: i64) -> Result<usize, StorageError> {

@@ -10,6 +10,7 @@ pub mod interactions;
 pub mod jtis;
 pub mod keys;
 pub mod policies;
+pub mod revocation_log;
 pub mod revocations;
 mod schema;
 pub mod secrets;
@@ -221,6 +222,7 @@ impl Db {
     pub async fn prune_expired(&self, before: i64) -> Result<usize, StorageError> {
         self.run(move |c| {
             Ok(revocations::delete_expired(c, before)?
+                + revocation_log::delete_expired(c, before)?
                 + jtis::delete_expired(c, before)?
                 + grants::delete_expired_revocations(c, before)?
                 + interactions::delete_expired_requests(c, before)?

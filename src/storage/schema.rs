@@ -130,6 +130,7 @@ diesel::table! {
         refresh_family -> Nullable<Text>,
         may_act -> Nullable<Text>,
         authorization_details -> Nullable<Text>,
+        replayed -> Bool,
     }
 }
 
@@ -234,5 +235,24 @@ diesel::table! {
         seq -> BigInt,
         version -> BigInt,
         activated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    revocation_log (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        expires_at -> BigInt,
+        generation -> BigInt,
+        revoked_before -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    revocation_log_head (id) {
+        id -> Integer,
+        seq -> BigInt,
     }
 }

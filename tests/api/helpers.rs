@@ -347,3 +347,110 @@ impl Drop for CuttableProxy {
         self.task.abort();
     }
 }
+
+/// A `redis-server` of the test's own, on a free loopback port, for tests that
+/// pause, sleep, snapshot, flush or stop Redis (never the shared one). Killed
+/// on drop. `restart` starts it again on the same port and directory, loading
+/// the snapshot there if `SAVE` wrote one.
+pub struct PrivateRedis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: std::sync::Mutex<Option<std::process::Child>>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let r = PrivateRedis {
+            port,
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: std::sync::Mutex::new(None),
+        };
+        r.restart().await;
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again), and waits until it answers PING.
+    pub async fn restart(&self) {
+        self.kill();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--enable-debug-command", "local", "--dir"])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        *self.child.lock().expect("lock") = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut c) = self.try_conn().await {
+                if redis::cmd("PING").query_async::<String>(&mut c).await.is_ok() {
+                    return;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "the private redis did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn try_conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        // Long enough for SAVE, and for a command queued behind DEBUG SLEEP.
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
+        redis::Client::open(self.url())?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    /// A connection of the test's own (not the apps').
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        self.try_conn().await.expect("the private redis is up")
+    }
+
+    /// Runs one command on a connection of its own; panics if Redis refuses it.
+    pub async fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let mut c = self.conn().await;
+        redis::cmd(args[0])
+            .arg(&args[1..])
+            .query_async(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// Stops the server without saving (`SHUTDOWN NOSAVE`) and waits for its exit.
+    pub async fn shutdown_nosave(&self) {
+        if let Ok(mut c) = self.try_conn().await {
+            // The server closes the connection instead of answering.
+            let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query_async::<()>(&mut c).await;
+        }
+        let child = self.child.lock().expect("lock").take();
+        if let Some(mut child) = child {
+            tokio::task::spawn_blocking(move || child.wait())
+                .await
+                .expect("join")
+                .expect("redis-server exits");
+        }
+    }
+
+    fn kill(&self) {
+        if let Some(mut child) = self.child.lock().expect("lock").take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

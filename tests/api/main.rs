@@ -21,6 +21,7 @@ mod policies;
 mod private_key_jwt;
 mod refresh;
 mod revocation;
+mod revocation_faults;
 mod serve;
 mod third_party_agents;
 mod token_errors;

@@ -715,7 +715,7 @@ async fn an_agents_kill_switch_holds_when_redis_restarts_empty() {
     let mut rebuilt = false;
     for _ in 0..50 {
         if crate::revocation::exists(&format!("{prefix}rev:agent:planner")).await
-            && crate::revocation::exists(&format!("{prefix}rev:loaded")).await
+            && crate::revocation::exists(&format!("{prefix}rev:applied")).await
         {
             rebuilt = true;
             break;

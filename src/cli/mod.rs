@@ -113,6 +113,11 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
         Command::Agent(cmd) => agent::run(cmd, &open_db(&settings)?, &settings),
+        // The schema is a constant: printing it needs no database.
+        Command::Policy(policy::PolicyCommand::Schema) => {
+            print!("{}", crate::policy::schema::source());
+            Ok(())
+        }
         Command::Policy(cmd) => policy::run(cmd, &open_db(&settings)?, &settings),
         Command::Audit(AuditCommand::Tail {
             follow,

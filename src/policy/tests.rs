@@ -135,6 +135,12 @@ fn the_schema_parses_and_the_builtin_set_allows() {
 }
 
 #[test]
+fn the_published_schema_file_is_the_one_deputy_uses() {
+    // docs/policy-schema.cedarschema is `deputy policy schema`'s output; keep it so.
+    assert_eq!(include_str!("../../docs/policy-schema.cedarschema"), schema::source());
+}
+
+#[test]
 fn the_request_deputy_builds_conforms_to_the_schema() {
     let engine = PolicyEngine::new("UTC").expect("engine");
     let (a, u, c) = (agent("planner", "Acme"), user(&["finance"]), client());

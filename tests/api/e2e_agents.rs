@@ -285,7 +285,12 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
     let app = &w.app;
     let (redirect_uri, mut callbacks) = start_relying_party().await;
 
-    // 1. Alice approves the planner in the browser.
+    // 1. Alice approves the planner in the browser, with two transactions (RFC 9396).
+    let details = json!([
+        {"type": "tool_invocation", "tool": "calendar.*", "server": CALENDAR.as_str()},
+        {"type": "payment_initiation", "instructedAmount": {"currency": "EUR", "amount": "120.00"},
+         "creditorName": "Hotel Adlon", "creditorAccount": {"iban": "DE02100100109307118603"}}
+    ]);
     let (verifier, challenge) = pkce();
     let state = uuid::Uuid::new_v4().simple().to_string();
     let mut auth_url = url::Url::parse(&format!("{}/authorize", app.address)).expect("url");
@@ -296,6 +301,7 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
         .append_pair("redirect_uri", &redirect_uri)
         .append_pair("scope", "openid calendar:read calendar:write")
         .append_pair("resource", &CALENDAR)
+        .append_pair("authorization_details", &details.to_string())
         .append_pair("state", &state)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
@@ -321,6 +327,27 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
         agent.contains("This is a registered AI agent: Trip planner") && agent.contains("Published by Acme Agents"),
         "the consent screen says it is a registered agent and names its publisher: {agent}"
     );
+    // The transactions, in words; alice unticks the payment.
+    let asked = wait_for(browser, "#details").await.text().await.expect("text");
+    assert!(
+        asked.contains(&format!(
+            "Use any tool whose name starts with calendar. on {}",
+            CALENDAR.as_str()
+        )) && asked.contains("Pay up to 120.00 EUR to Hotel Adlon (account DE02100100109307118603)")
+            && !asked.contains("instructedAmount"),
+        "the consent screen shows each transaction in words: {asked}"
+    );
+    if let Ok(dir) = std::env::var("DEPUTY_TEST_SCREENSHOTS") {
+        let png = browser.screenshot().await.expect("screenshot");
+        std::fs::write(format!("{dir}/consent-details.png"), png).expect("write screenshot");
+    }
+    browser
+        .find(Locator::Css("input[name=detail][value=\"1\"]"))
+        .await
+        .expect("the payment's checkbox")
+        .click()
+        .await
+        .expect("untick the payment");
     approve.click().await.expect("approve");
     let callback = tokio::time::timeout(PAGE_WAIT, callbacks.recv())
         .await
@@ -352,6 +379,11 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
     let alice = claims(&alice_token);
     assert_eq!(alice["may_act"], json!({ "sub": "planner" }), "{alice}");
     assert_eq!(alice["aud"], CALENDAR.as_str(), "{alice}");
+    assert_eq!(
+        alice["authorization_details"],
+        json!([details[0]]),
+        "only what alice kept: {alice}"
+    );
 
     // 2. The planner exchanges; the calendar API accepts its token.
     let r = exchange(

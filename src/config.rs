@@ -31,6 +31,13 @@ pub struct Settings {
     /// Bootstrap credential for the admin API (`Authorization: Bearer …`). Unset: only
     /// access tokens with the `deputy:admin` scope are accepted there.
     pub admin_token: Option<String>,
+    /// Key-encryption key (base64 of 32 random bytes) sealing the private signing keys and the
+    /// cookie key in the database (AES-256-GCM). Unset: required with PostgreSQL; with SQLite, a
+    /// key file beside the database (`<database>.kek`) is created on first start.
+    pub key_encryption_key: Option<String>,
+    /// Earlier key-encryption keys, still accepted for reading while `deputy keys rewrap`
+    /// re-seals everything with the current one.
+    pub previous_key_encryption_keys: Vec<String>,
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub client_auth: ClientAuthSettings,
@@ -100,6 +107,8 @@ impl Default for Settings {
             workers: None,
             log_format: "text".into(),
             admin_token: None,
+            key_encryption_key: None,
+            previous_key_encryption_keys: Vec::new(),
             tokens: TokenSettings::default(),
             keys: KeySettings::default(),
             client_auth: ClientAuthSettings::default(),

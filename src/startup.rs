@@ -86,8 +86,9 @@ impl Application {
         let s = settings.clone();
         let (db, keys, session_key) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Db, Keys, Key)> {
             let db = Db::connect(&s.database_url, s.database_max_connections)?;
-            let keys = Keys::load_or_generate(db.clone())?;
-            let session_key = session_key(&db)?;
+            let enc = Arc::new(crate::tokens::at_rest::KeyEncryption::from_settings(&s)?);
+            let keys = Keys::load_or_generate(db.clone(), enc.clone())?;
+            let session_key = session_key(&db, &enc)?;
             Ok((db, keys, session_key))
         })
         .await??;
@@ -268,22 +269,27 @@ async fn stylesheet() -> actix_web::HttpResponse {
 }
 
 /// The session cookie key: 64 random bytes, generated once and shared by every
-/// instance through the database.
-fn session_key(db: &Db) -> anyhow::Result<Key> {
+/// instance through the database, where it is stored sealed under the
+/// key-encryption key (re-sealed at start if it was not, in `Keys::load_or_generate`).
+fn session_key(db: &Db, enc: &crate::tokens::at_rest::KeyEncryption) -> anyhow::Result<Key> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
+    let ctx = crate::tokens::keys::secret_context("session_key");
     let stored = db
         .run_blocking(|c| {
             crate::storage::secrets::get_or_create(c, "session_key", crate::clock::now(), || {
                 use rand::RngCore;
                 let mut k = [0u8; 64];
                 rand::thread_rng().fill_bytes(&mut k);
-                b64.encode(k)
+                enc.seal(&ctx, &b64.encode(k))
             })
         })
         .map_err(|e| anyhow::anyhow!("cannot load the session key: {e}"))?;
+    let opened = enc
+        .open(&ctx, &stored)
+        .map_err(|e| anyhow::anyhow!("the stored session key {e}"))?;
     let bytes = b64
-        .decode(stored)
+        .decode(opened.value)
         .map_err(|_| anyhow::anyhow!("stored session key is corrupt"))?;
     Key::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("stored session key is too short"))
 }

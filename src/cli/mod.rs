@@ -92,6 +92,11 @@ enum KeysCommand {
     List,
     /// Make a new key of each algorithm active; old ones stay published until their tokens expire.
     Rotate,
+    /// Re-seal every stored private key and server secret with the current key-encryption key
+    /// (after setting a new `key_encryption_key` and moving the old one to `previous_key_encryption_keys`).
+    Rewrap,
+    /// Print a new random key-encryption key (base64url of 32 bytes).
+    NewKek,
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -231,11 +236,25 @@ async fn shutdown_signal() {
 }
 
 fn keys(cmd: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    if let KeysCommand::NewKek = cmd {
+        println!("{}", tokens::at_rest::generate_kek());
+        return Ok(());
+    }
     let db = open_db(settings)?;
+    let enc = tokens::at_rest::KeyEncryption::from_settings(settings)?;
     let now = clock::now();
     match cmd {
+        KeysCommand::NewKek => Ok(()),
+        KeysCommand::Rewrap => {
+            let n = db.run_blocking(|c| tokens::keys::rewrap(c, &enc))?;
+            println!(
+                "re-sealed {n} stored secret(s) with key-encryption key {}; the previous keys are no longer needed",
+                enc.current_id()
+            );
+            Ok(())
+        }
         KeysCommand::List => {
-            db.run_blocking(|c| tokens::keys::ensure_active_keys(c, now))?;
+            db.run_blocking(|c| tokens::keys::ensure_active_keys(c, now, &enc))?;
             let rows = db.run_blocking(crate::storage::keys::all)?;
             println!("{:<40} {:<6} {:<8} published until", "kid", "alg", "state");
             for r in rows {
@@ -252,7 +271,7 @@ fn keys(cmd: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
         KeysCommand::Rotate => {
             // A retired key must verify every token it signed: the longest lifetime plus skew.
             let keep = settings.tokens.max_access_token_ttl + 2 * tokens::CLOCK_SKEW_SECS;
-            let kids = db.run_blocking(|c| tokens::keys::rotate(c, now, keep))?;
+            let kids = db.run_blocking(|c| tokens::keys::rotate(c, now, keep, &enc))?;
             println!("new active keys: {}", kids.join(", "));
             println!(
                 "retired keys stay published for {keep} s; running servers pick the new keys up within {} s",

@@ -1,5 +1,5 @@
-//! Signing keys. The private JWK is stored as the database's only secret that
-//! is not a hash: whoever reads it can sign tokens, so protect the database.
+//! Signing keys. The private JWK is stored sealed under the key-encryption key
+//! (see [`crate::tokens::at_rest`]); this module stores what it is given.
 
 use diesel::prelude::*;
 
@@ -66,4 +66,12 @@ pub fn fingerprint(conn: &mut DbConnection) -> Result<(i64, Option<i64>, Option<
         .select(max(signing_keys::retired_at))
         .first::<Option<i64>>(conn)?;
     Ok((n, newest, retired))
+}
+
+/// Replaces a key's stored (sealed) private JWK.
+pub fn set_private(conn: &mut DbConnection, kid: &str, sealed: &str) -> Result<(), StorageError> {
+    diesel::update(signing_keys::table.find(kid))
+        .set(signing_keys::private_jwk.eq(sealed))
+        .execute(conn)?;
+    Ok(())
 }

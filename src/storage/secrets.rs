@@ -36,3 +36,18 @@ pub fn get_or_create(
     }
     read(conn)?.ok_or_else(|| StorageError::Corrupt(format!("secret {name} vanished")))
 }
+
+/// Every secret, by name (for re-sealing them under a new key-encryption key).
+pub fn all(conn: &mut DbConnection) -> Result<Vec<(String, String)>, StorageError> {
+    Ok(server_secrets::table
+        .select((server_secrets::name, server_secrets::value))
+        .load(conn)?)
+}
+
+/// Replaces a secret's stored value.
+pub fn set(conn: &mut DbConnection, name: &str, value: &str) -> Result<(), StorageError> {
+    diesel::update(server_secrets::table.find(name))
+        .set(server_secrets::value.eq(value))
+        .execute(conn)?;
+    Ok(())
+}

@@ -10,6 +10,7 @@ use josekit::jwk::{Jwk, KeyPair};
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier, ES256, RS256};
 use josekit::jwt::{self, JwtPayload};
 
+use super::at_rest::KeyEncryption;
 use super::{now, random_id, refuse_embedded_keys, TokenError, MAX_JWT_LEN};
 use crate::storage::keys::{self as key_store, KeyRow};
 use crate::storage::{Db, DbConnection, StorageError};
@@ -54,7 +55,11 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    fn build(rows: &[KeyRow], fingerprint: (i64, Option<i64>, Option<i64>)) -> Result<KeySet, TokenError> {
+    fn build(
+        rows: &[KeyRow],
+        fingerprint: (i64, Option<i64>, Option<i64>),
+        enc: &KeyEncryption,
+    ) -> Result<KeySet, TokenError> {
         let mut signing = HashMap::new();
         let mut verifiers: HashMap<String, (Alg, Box<dyn JwsVerifier>)> = HashMap::new();
         let mut public = Vec::new();
@@ -62,7 +67,10 @@ impl KeySet {
         for row in rows {
             let alg =
                 Alg::parse(&row.alg).ok_or_else(|| TokenError::Malformed(format!("stored key alg {}", row.alg)))?;
-            let jwk = Jwk::from_bytes(row.private_jwk.as_bytes()).map_err(|e| TokenError::Malformed(e.to_string()))?;
+            let opened = enc
+                .open(&key_context(&row.kid), &row.private_jwk)
+                .map_err(|e| TokenError::Malformed(format!("stored key {} {e}", row.kid)))?;
+            let jwk = Jwk::from_bytes(opened.value.as_bytes()).map_err(|e| TokenError::Malformed(e.to_string()))?;
             let bad = |e: josekit::JoseError| TokenError::Malformed(format!("stored key {}: {e}", row.kid));
             let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
                 Alg::ES256 => (
@@ -163,21 +171,32 @@ impl KeySet {
 /// The live key set of a running server, swapped when the database changes.
 pub struct Keys {
     db: Db,
+    enc: Arc<KeyEncryption>,
     current: RwLock<Arc<KeySet>>,
     last_forced: Mutex<Option<Instant>>,
 }
 
 impl Keys {
     /// Loads the keys, generating the missing ones on first start. Blocking: start-up only.
-    pub fn load_or_generate(db: Db) -> anyhow::Result<Keys> {
+    /// Stored keys still in plaintext (from before sealing) or sealed with an
+    /// earlier key-encryption key are re-sealed first.
+    pub fn load_or_generate(db: Db, enc: Arc<KeyEncryption>) -> anyhow::Result<Keys> {
         let set = db
             .run_blocking(|c| {
-                ensure_active_keys(c, now())?;
-                load(c)
+                ensure_active_keys(c, now(), &enc)?;
+                let resealed = rewrap(c, &enc)?;
+                if resealed > 0 {
+                    tracing::info!(
+                        keys = resealed,
+                        "signing keys re-sealed with the current key-encryption key"
+                    );
+                }
+                load(c, &enc)
             })
             .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e}"))?;
         Ok(Keys {
             db,
+            enc,
             current: RwLock::new(Arc::new(set)),
             last_forced: Mutex::new(None),
         })
@@ -196,13 +215,14 @@ impl Keys {
         let current = self.current();
         let known = current.fingerprint;
         let expired = current.next_expiry.is_some_and(|t| t <= now());
+        let enc = self.enc.clone();
         let loaded = self
             .db
             .run(move |c| {
                 if !expired && key_store::fingerprint(c)? == known {
                     return Ok(None);
                 }
-                load(c).map(Some)
+                load(c, &enc).map(Some)
             })
             .await?;
         let Some(set) = loaded else { return Ok(false) };
@@ -230,22 +250,64 @@ impl Keys {
     }
 }
 
-fn load(c: &mut DbConnection) -> Result<KeySet, StorageError> {
+fn load(c: &mut DbConnection, enc: &KeyEncryption) -> Result<KeySet, StorageError> {
     let fingerprint = key_store::fingerprint(c)?;
     let rows = key_store::published(c, now())?;
-    KeySet::build(&rows, fingerprint).map_err(|e| StorageError::Corrupt(e.to_string()))
+    KeySet::build(&rows, fingerprint, enc).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
-fn generate(alg: Alg, created_at: i64) -> Result<KeyRow, StorageError> {
+/// The associated data a key's sealed JWK is bound to.
+fn key_context(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
+/// Re-seals, with the current key-encryption key, every stored signing key and
+/// server secret that is in plaintext or sealed with an earlier one. Returns how
+/// many were re-sealed. Fails (changing nothing) if one cannot be opened.
+pub fn rewrap(c: &mut DbConnection, enc: &KeyEncryption) -> Result<usize, StorageError> {
+    use diesel::Connection;
+    c.transaction(|c| {
+        let mut n = 0;
+        for row in key_store::all(c)? {
+            let ctx = key_context(&row.kid);
+            let opened = enc
+                .open(&ctx, &row.private_jwk)
+                .map_err(|e| StorageError::Corrupt(format!("signing key {} {e}", row.kid)))?;
+            if opened.needs_rewrap {
+                key_store::set_private(c, &row.kid, &enc.seal(&ctx, &opened.value))?;
+                n += 1;
+            }
+        }
+        for (name, value) in crate::storage::secrets::all(c)? {
+            let ctx = secret_context(&name);
+            let opened = enc
+                .open(&ctx, &value)
+                .map_err(|e| StorageError::Corrupt(format!("server secret {name} {e}")))?;
+            if opened.needs_rewrap {
+                crate::storage::secrets::set(c, &name, &enc.seal(&ctx, &opened.value))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    })
+}
+
+/// The associated data a server secret is bound to.
+pub fn secret_context(name: &str) -> String {
+    format!("server_secret:{name}")
+}
+
+fn generate(alg: Alg, created_at: i64, enc: &KeyEncryption) -> Result<KeyRow, StorageError> {
     let err = |e: josekit::JoseError| StorageError::Query(format!("key generation failed: {e}"));
     let jwk = match alg {
         Alg::ES256 => ES256.generate_key_pair().map_err(err)?.to_jwk_key_pair(),
         Alg::RS256 => RS256.generate_key_pair(2048).map_err(err)?.to_jwk_key_pair(),
     };
+    let kid = format!("{}-{}", alg.as_str().to_lowercase(), random_id());
     Ok(KeyRow {
-        kid: format!("{}-{}", alg.as_str().to_lowercase(), random_id()),
+        private_jwk: enc.seal(&key_context(&kid), &jwk.to_string()),
+        kid,
         alg: alg.as_str().to_owned(),
-        private_jwk: jwk.to_string(),
         created_at,
         retired_at: None,
         publish_until: None,
@@ -253,11 +315,11 @@ fn generate(alg: Alg, created_at: i64) -> Result<KeyRow, StorageError> {
 }
 
 /// Generates a key for every algorithm that has no active one.
-pub fn ensure_active_keys(c: &mut DbConnection, now: i64) -> Result<(), StorageError> {
+pub fn ensure_active_keys(c: &mut DbConnection, now: i64, enc: &KeyEncryption) -> Result<(), StorageError> {
     let rows = key_store::all(c)?;
     for alg in Alg::ALL {
         if !rows.iter().any(|r| r.alg == alg.as_str() && r.retired_at.is_none()) {
-            key_store::insert(c, &generate(alg, now)?)?;
+            key_store::insert(c, &generate(alg, now, enc)?)?;
             tracing::info!(alg = alg.as_str(), "generated a signing key");
         }
     }
@@ -266,14 +328,19 @@ pub fn ensure_active_keys(c: &mut DbConnection, now: i64) -> Result<(), StorageE
 
 /// Makes a new key of each algorithm active; the old ones stay published for
 /// `keep_published_secs` (the longest a token they signed can live, plus skew).
-pub fn rotate(c: &mut DbConnection, now: i64, keep_published_secs: i64) -> Result<Vec<String>, StorageError> {
+pub fn rotate(
+    c: &mut DbConnection,
+    now: i64,
+    keep_published_secs: i64,
+    enc: &KeyEncryption,
+) -> Result<Vec<String>, StorageError> {
     use diesel::Connection;
     c.transaction(|c| {
         let mut kids = Vec::new();
         for alg in Alg::ALL {
             key_store::retire_active(c, alg.as_str(), now, now + keep_published_secs)?;
             // created_at + 1 keeps the new key the newest even within the same second.
-            let row = generate(alg, now + 1)?;
+            let row = generate(alg, now + 1, enc)?;
             kids.push(row.kid.clone());
             key_store::insert(c, &row)?;
         }

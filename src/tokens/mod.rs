@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod assertion;
+pub mod at_rest;
 pub mod id_token;
 pub mod keys;
 

@@ -95,6 +95,11 @@ pub async fn spawn_app_with(redis: RedisChoice, tweak: impl FnOnce(&mut Settings
         ..Settings::default()
     };
     settings.keys.refresh_interval_secs = 1;
+    // PostgreSQL needs a key-encryption key from the configuration (SQLite's default is a key
+    // file beside the database); every instance and CLI run of this deployment shares it.
+    if db_kind() == DbKind::Postgres {
+        settings.key_encryption_key = Some(deputy::tokens::at_rest::generate_kek());
+    }
     settings.redis_url = match redis {
         RedisChoice::ByBackend if db_kind() == DbKind::Postgres => Some(redis_url()),
         RedisChoice::ByBackend | RedisChoice::Off => None,
@@ -167,6 +172,9 @@ impl TestApp {
             .env("DEPUTY_DATABASE_URL", &self.settings.database_url)
             .env("RUST_LOG", "warn")
             .current_dir(std::env::temp_dir());
+        if let Some(kek) = &self.settings.key_encryption_key {
+            cmd.env("DEPUTY_KEY_ENCRYPTION_KEY", kek);
+        }
         // The operator runs the CLI with the deployment's configuration, Redis included.
         if let Some(redis) = &self.settings.redis_url {
             cmd.env("DEPUTY_REDIS_URL", redis)

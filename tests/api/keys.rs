@@ -29,25 +29,33 @@ fn kid_of(jwt: &str) -> String {
 
 /// Runs the `deputy` binary against the app's database, with no inherited `DEPUTY_*` setting.
 async fn deputy(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deputy"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("DEPUTY_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.args(args)
-        .env("DEPUTY_DATABASE_URL", &app.settings.database_url)
-        .envs(env.iter().copied());
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("deputy runs");
+    let out = deputy_may_fail(app, args, env).await;
     assert!(
         out.status.success(),
         "deputy {args:?} failed: {}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// [`deputy`], returning a failure instead of asserting success.
+async fn deputy_may_fail(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deputy"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("DEPUTY_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(args).env("DEPUTY_DATABASE_URL", &app.settings.database_url);
+    if let Some(kek) = &app.settings.key_encryption_key {
+        cmd.env("DEPUTY_KEY_ENCRYPTION_KEY", kek);
+    }
+    cmd.envs(env.iter().copied());
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("deputy runs");
     out
 }
 
@@ -217,4 +225,75 @@ async fn a_retired_key_leaves_the_jwks_and_stops_validating_when_its_publication
         2,
         "{expired:?}"
     );
+}
+
+#[derive(diesel::QueryableByName)]
+struct Stored {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    v: String,
+}
+
+/// Every stored private key and server secret, read straight from the database (a dump).
+fn stored_secrets(database_url: &str) -> Vec<String> {
+    use diesel::{Connection, RunQueryDsl};
+    let q = "SELECT private_jwk AS v FROM signing_keys UNION ALL SELECT value AS v FROM server_secrets";
+    let rows: Vec<Stored> = if database_url.starts_with("postgres") {
+        let mut c = diesel::PgConnection::establish(database_url).expect("connect");
+        diesel::sql_query(q).load(&mut c).expect("read")
+    } else {
+        let mut c = diesel::SqliteConnection::establish(database_url).expect("open");
+        diesel::sql_query(q).load(&mut c).expect("read")
+    };
+    rows.into_iter().map(|r| r.v).collect()
+}
+
+#[tokio::test]
+async fn stored_private_keys_are_sealed_and_a_new_key_encryption_key_takes_over_with_rewrap() {
+    let mut app = spawn_app().await;
+    let svc = app.client("svc", "read", &[API]).await;
+    let before = app.token(&svc, &[]).await;
+    let stored = stored_secrets(&app.settings.database_url);
+    assert!(stored.len() >= 3, "two signing keys and the cookie key: {stored:?}");
+    for v in &stored {
+        assert!(v.starts_with("enc:v1:"), "sealed: {v}");
+        assert!(!v.contains("\"d\"") && !v.contains("kty"), "a dump reveals no key: {v}");
+    }
+    // The embedded default keeps its key-encryption key in a file beside the database, not in it.
+    let old = match &app.settings.key_encryption_key {
+        Some(k) => k.clone(),
+        None => std::fs::read_to_string(format!("{}.kek", app.settings.database_url)).expect("the .kek file"),
+    };
+    let new = deputy::tokens::at_rest::generate_kek();
+    // Without the key that sealed them, nothing opens: a clear failure, nothing changed.
+    let out = deputy_may_fail(&app, &["keys", "rewrap"], &[("DEPUTY_KEY_ENCRYPTION_KEY", &new)]).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not configured"),
+        "{out:?}"
+    );
+    assert_eq!(stored_secrets(&app.settings.database_url), stored);
+    // Rotation of the KEK: the new one current, the old one previous, then rewrap.
+    let previous = format!("[{old}]");
+    let out = deputy(
+        &app,
+        &["keys", "rewrap"],
+        &[
+            ("DEPUTY_KEY_ENCRYPTION_KEY", &new),
+            ("DEPUTY_PREVIOUS_KEY_ENCRYPTION_KEYS", &previous),
+        ],
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed"), "{out:?}");
+    let rewrapped = stored_secrets(&app.settings.database_url);
+    assert_eq!(rewrapped.len(), stored.len());
+    assert!(rewrapped
+        .iter()
+        .all(|v| v.starts_with("enc:v1:") && !stored.contains(v)));
+    // An instance that knows only the new key serves, and the tokens signed before still verify.
+    app.settings.key_encryption_key = Some(new);
+    let peer = app.spawn_peer().await;
+    let r = peer.introspect(&svc, &before).await;
+    assert_eq!(r.body["active"], true, "{:?}", r.body);
+    let after = peer.token(&svc, &[]).await;
+    assert_eq!(kid_of(&after), kid_of(&before), "the same signing key, re-sealed");
 }

@@ -34,6 +34,7 @@ pub mod client_registry;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod edge;
 pub mod endpoints;
 pub mod error;
 pub mod form;

@@ -135,6 +135,7 @@ impl Application {
                 .build();
             App::new()
                 .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(crate::edge::refuse_control_characters))
                 .wrap(actix_web::middleware::from_fn(telemetry::record_request))
                 .wrap(telemetry::request_tracing())
                 .wrap(telemetry::security_headers())
@@ -224,7 +225,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/audit", web::get().to(admin::get_audit));
 }
 
-/// The browser pages, inside the session middleware.
+/// The browser pages, inside the session middleware. Their paths are also in
+/// `interaction::PAGE_PATHS` (their refusals at the edge are pages).
 fn pages(cfg: &mut web::ServiceConfig) {
     use crate::interaction::{account, authorize, consent, login, logout};
     cfg.route("/authorize", web::get().to(authorize::get_authorize))

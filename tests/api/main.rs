@@ -12,6 +12,7 @@ mod discovery;
 mod e2e_agents;
 mod e2e_browser;
 mod exchange_subjects;
+mod hostile_input;
 mod introspection;
 mod keys;
 mod kill_switch;

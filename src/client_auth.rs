@@ -252,7 +252,7 @@ impl ClientAuthenticator {
         match (&creds, client) {
             (Credentials::Basic { secret, .. } | Credentials::Post { secret, .. }, client) => {
                 let phc = client.as_ref().and_then(|c| c.secret_hash.clone());
-                let ok = self.check_secret(&id, secret, phc.as_deref()).await?;
+                let ok = self.check_secret(&id, secret, phc.as_deref(), basic).await?;
                 match client {
                     Some(c) if ok && c.auth_method == creds.method() => Ok(c),
                     Some(c) if ok => Err(OAuthError::invalid_client(
@@ -316,7 +316,13 @@ impl ClientAuthenticator {
     }
 
     /// True if `secret` matches `phc`; unknown clients (`phc` None) verify against a dummy.
-    async fn check_secret(&self, id: &ClientId, secret: &str, phc: Option<&str>) -> Result<bool, OAuthError> {
+    async fn check_secret(
+        &self,
+        id: &ClientId,
+        secret: &str,
+        phc: Option<&str>,
+        basic: bool,
+    ) -> Result<bool, OAuthError> {
         let tag = self.tag(id, secret);
         if let (Some(phc), Some(e)) = (phc, self.verified.get(&id.as_str().to_owned())) {
             if &*e.phc == phc && bool::from(e.tag.ct_eq(&tag)) {
@@ -326,7 +332,7 @@ impl ClientAuthenticator {
         if self.limiter.check_key(&id.as_str().to_owned()).is_err() {
             return Err(OAuthError::invalid_client(
                 "too many authentication attempts for this client; retry in a minute",
-                false,
+                basic,
             ));
         }
         let target = phc.unwrap_or(&self.dummy_phc).to_owned();

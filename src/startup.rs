@@ -141,7 +141,10 @@ impl Application {
                 .wrap(telemetry::security_headers())
                 .configure(routes)
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    let body = serde_json::json!({ "error": "invalid_request", "error_description": e.to_string() });
+                    let body = serde_json::json!({
+                        "error": "invalid_request",
+                        "error_description": crate::error::description_charset(&e.to_string()),
+                    });
                     actix_web::error::InternalError::from_response(e, actix_web::HttpResponse::BadRequest().json(body))
                         .into()
                 }))

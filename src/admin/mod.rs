@@ -27,7 +27,7 @@ fn error(status: actix_web::http::StatusCode, code: &str, description: &str) -> 
         res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"deputy-admin\""));
     }
     res.insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": code, "error_description": description }))
+        .json(json!({ "error": code, "error_description": crate::error::description_charset(description) }))
 }
 
 /// Who the admin caller is, or the response refusing them.

@@ -87,7 +87,11 @@ fn error_redirect(base: &str, issuer: &str, state: Option<&str>, error: &str, de
             issuer,
             &[
                 ("error", Some(error)),
-                ("error_description", Some(description)),
+                // The same charset as at the token endpoint (RFC 6749 §4.1.2.1).
+                (
+                    "error_description",
+                    Some(&crate::error::description_charset(description)),
+                ),
                 ("state", state),
             ],
         ),
@@ -271,7 +275,7 @@ pub fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            other => return Err(format!("prompt value {other:?} is not supported")),
+            other => return Err(format!("prompt value '{other}' is not supported")),
         }
     }
     if prompt.none && (prompt.login || prompt.consent) {

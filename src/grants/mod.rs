@@ -68,7 +68,7 @@ impl TokenRequest {
                 let code_verifier = required("code_verifier")?;
                 if !crate::authorize::valid_verifier(&code_verifier) {
                     return Err(OAuthError::InvalidRequest(
-                        "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)".into(),
+                        "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 section 4.1)".into(),
                     ));
                 }
                 Ok(TokenRequest::AuthorizationCode(authorization_code::Request {
@@ -87,7 +87,7 @@ impl TokenRequest {
                 resource: parse_resource(form)?,
             })),
             other => Err(OAuthError::UnsupportedGrantType(format!(
-                "grant_type {other:?} is not supported"
+                "grant_type '{other}' is not supported"
             ))),
         }
     }

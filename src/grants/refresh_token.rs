@@ -47,7 +47,7 @@ pub async fn grant(
     let scope = match &req.scope {
         Some(s) if !s.is_subset(&original) => {
             return Err(OAuthError::InvalidScope(
-                "a refresh may not widen the scope (RFC 6749 §6)".into(),
+                "a refresh may not widen the scope (RFC 6749 section 6)".into(),
             ))
         }
         Some(s) => s.clone(),

@@ -94,7 +94,7 @@ pub fn validate(
             t.as_str(),
             "jwt" | "client-authentication+jwt" | "application/client-authentication+jwt"
         ) {
-            return Err(TokenError::Claims(format!("typ {typ:?} is not a client assertion")));
+            return Err(TokenError::Claims(format!("typ '{typ}' is not a client assertion")));
         }
     }
     let claims = payload.claims_set();

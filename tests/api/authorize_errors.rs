@@ -705,6 +705,6 @@ async fn a_public_client_redeems_with_pkce_alone_but_a_confidential_client_needs
             ],
         )
         .await;
-    assert_eq!((r.status, r.error()), (401, "invalid_client"), "{:?}", r.body);
+    assert_eq!((r.status, r.error()), (400, "invalid_client"), "{:?}", r.body);
     assert!(r.body.get("access_token").is_none());
 }

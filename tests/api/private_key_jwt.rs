@@ -1,7 +1,8 @@
 //! RFC 7523 §2.2 / §3 client authentication with a signed JWT (`private_key_jwt`,
 //! OIDC Core §9): `iss` = `sub` = the client, `aud` the issuer as a string, a
 //! short `exp`, a `jti` used once, a signature by a registered key. Anything
-//! else is 401 `invalid_client`.
+//! else is `invalid_client`: 400 without a challenge, since the client did not
+//! use the Authorization header (RFC 6749 §5.2).
 
 use base64::Engine;
 use josekit::jwk::Jwk;
@@ -114,7 +115,8 @@ async fn post_assertion(app: &TestApp, assertion: &str, client_id: Option<&str>)
 
 #[track_caller]
 fn assert_invalid_client(r: &Reply, case: &str) {
-    assert_eq!(r.status, 401, "{case}: {:?}", r.body);
+    assert_eq!(r.status, 400, "{case}: {:?}", r.body);
+    assert_eq!(r.header("www-authenticate"), None, "{case}: no Basic challenge");
     assert_eq!(r.error(), "invalid_client", "{case}: {:?}", r.body);
     assert!(r.body.get("access_token").is_none(), "{case}");
     assert_eq!(r.header("cache-control"), Some("no-store"), "{case}");
@@ -233,7 +235,7 @@ async fn two_instances_racing_with_one_assertion_issue_one_token() {
 }
 
 #[tokio::test]
-async fn assertions_that_break_rfc_7523_are_401_invalid_client() {
+async fn assertions_that_break_rfc_7523_are_invalid_client() {
     let app = spawn_app().await;
     let key = new_key(KID);
     register(&app, CLIENT, &key).await;
@@ -395,7 +397,9 @@ async fn a_private_key_jwt_client_cannot_use_a_secret_or_no_authentication() {
     let r = app
         .post_form("/token", Some(&basic(CLIENT, "some-secret-0123456789")), &[cc])
         .await;
-    assert_invalid_client(&r, "client_secret_basic");
+    // Tried with the Authorization header: 401 with a Basic challenge.
+    assert_eq!((r.status, r.error()), (401, "invalid_client"), "{:?}", r.body);
+    assert!(r.header("www-authenticate").is_some_and(|c| c.starts_with("Basic ")));
     let r = app
         .post_form(
             "/token",

@@ -293,6 +293,12 @@ impl ClientAuthenticator {
         }
     }
 
+    /// The client's registration, from the short-lived cache (changes elsewhere
+    /// are seen within `client_cache_ttl_ms`) or the database.
+    pub async fn registration(&self, id: &ClientId) -> Result<Option<Arc<Client>>, OAuthError> {
+        self.load_client(id).await
+    }
+
     /// The client's registration, from the short-lived cache or the database.
     async fn load_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, OAuthError> {
         if let Some(c) = self.clients.get(id) {

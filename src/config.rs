@@ -29,7 +29,8 @@ pub struct Settings {
     /// `text` or `json`.
     pub log_format: String,
     /// Bootstrap credential for the admin API (`Authorization: Bearer …`). Unset: only
-    /// access tokens with the `deputy:admin` scope are accepted there.
+    /// admin tokens are accepted there (`client_credentials`, audience `{issuer}/admin`,
+    /// scope `deputy:admin`; see `admin`).
     pub admin_token: Option<String>,
     pub tokens: TokenSettings,
     pub keys: KeySettings,

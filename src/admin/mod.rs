@@ -1,6 +1,12 @@
 //! The admin REST API (JSON). Callers present `Authorization: Bearer <token>`:
 //! either the bootstrap `admin_token` from configuration (compared in constant
-//! time) or an access token Deputy issued with the `deputy:admin` scope.
+//! time) or an access token that carries admin authority: Deputy issued it by
+//! `client_credentials` to a client acting for itself (`sub` = `client_id`, no
+//! `act`, no user grant), for the admin audience `{issuer}/admin` (RFC 8707: the
+//! client's registered resources must include it), with the `deputy:admin`
+//! scope, and that client is still registered with `deputy:admin`. A user's
+//! token, a delegated (exchanged) token or a token for another audience is
+//! never an admin token, whatever its scope (RFC 6750 §3.1 errors).
 //!
 //! - `GET  /admin/agents`, `POST /admin/agents` (register or update, same fields as the import file)
 //! - `POST /admin/agents/{id}/suspend` (the kill switch), `POST /admin/agents/{id}/resume`
@@ -20,6 +26,11 @@ use crate::storage::audit::{self, AuditEvent, AuditFilter};
 use crate::storage::{agents, grants};
 
 pub const ADMIN_SCOPE: &str = "deputy:admin";
+
+/// The audience (RFC 8707 resource) of admin tokens: `{issuer}/admin`.
+pub fn admin_audience(issuer: &str) -> String {
+    format!("{issuer}/admin")
+}
 
 fn error(status: actix_web::http::StatusCode, code: &str, description: &str) -> HttpResponse {
     let mut res = HttpResponse::build(status);
@@ -58,18 +69,35 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<String, HttpRe
         .validate(&state.keys, token, now)
         .await
         .map_err(|_| refuse())?;
-    if !claims
-        .scope
-        .as_deref()
-        .unwrap_or_default()
-        .split(' ')
-        .any(|s| s == ADMIN_SCOPE)
-    {
+    if claims.aud != admin_audience(&state.settings.issuer) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "this token is not for the admin API: its audience must be the issuer followed by /admin",
+        ));
+    }
+    let has_scope = |scope: Option<&str>| scope.unwrap_or_default().split(' ').any(|s| s == ADMIN_SCOPE);
+    // Admin authority belongs to a client acting for itself, never to a user's
+    // token or to a delegation, whatever scope those carry.
+    let own_client_token = claims.sub == claims.client_id && claims.act.is_none() && claims.grant_id.is_none();
+    if !own_client_token || !has_scope(claims.scope.as_deref()) {
         return Err(error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
-            "the deputy:admin scope is required",
+            "the admin API needs a client_credentials token with the deputy:admin scope",
         ));
+    }
+    let client_id = crate::domain::ClientId::parse(&claims.client_id).map_err(|_| refuse())?;
+    match state.client_auth.registration(&client_id).await {
+        Ok(Some(c)) if c.scope.contains(ADMIN_SCOPE) => {}
+        Ok(_) => {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "the client is no longer registered with the deputy:admin scope",
+            ))
+        }
+        Err(_) => return Err(unavailable()),
     }
     match state.revocations.is_revoked(&TokenRef::of(&claims)).await {
         Ok(false) => Ok(format!("client {}", claims.client_id)),

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin_authority;
 mod audit_trail;
 mod authorize_errors;
 mod browser_flow;

@@ -65,11 +65,33 @@ pub struct ClientAuthSettings {
     pub secret_cache_ttl_secs: u64,
     /// Argon2id verifications allowed per client id per minute; beyond it, refused for a while.
     pub max_secret_verifications_per_minute: u32,
-    /// Longest lifetime accepted for a `private_key_jwt` assertion, in seconds.
+    /// Failed client authentications (that cost an argon2id verification) accepted per
+    /// source address per minute; beyond it, that address's secrets are not verified
+    /// until the minute ends (cached ones still pass).
+    pub max_failed_authentications_per_minute_per_address: u32,
+    /// The same, for all addresses together.
+    pub max_failed_authentications_per_minute: u32,
+    /// Argon2id verifications (client secrets and sign-ins) run at once; defaults to the
+    /// number of cores.
+    pub argon2_workers: Option<usize>,
+    /// Verifications that may wait for a worker; defaults to twice the workers. Beyond
+    /// it, the request is answered 503 `temporarily_unavailable` with `Retry-After`.
+    pub argon2_queue: Option<usize>,
+    /// Longest lifetime accepted for a `private_key_jwt` assertion, in seconds (its
+    /// `jti` is remembered until it expires).
     pub max_assertion_lifetime_secs: i64,
     /// How long a client registration read from the database is reused, in milliseconds
     /// (0 disables). Changes made by the CLI or another instance take effect within it.
     pub client_cache_ttl_ms: u64,
+}
+
+impl ClientAuthSettings {
+    /// Argon2id workers and queue length, with their defaults applied.
+    pub fn argon2_pool_size(&self) -> (usize, usize) {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let workers = self.argon2_workers.unwrap_or(cores).max(1);
+        (workers, self.argon2_queue.unwrap_or(2 * workers))
+    }
 }
 
 impl Default for Settings {
@@ -115,6 +137,10 @@ impl Default for ClientAuthSettings {
         ClientAuthSettings {
             secret_cache_ttl_secs: 600,
             max_secret_verifications_per_minute: 20,
+            max_failed_authentications_per_minute_per_address: 30,
+            max_failed_authentications_per_minute: 1200,
+            argon2_workers: None,
+            argon2_queue: None,
             max_assertion_lifetime_secs: 300,
             client_cache_ttl_ms: 1000,
         }

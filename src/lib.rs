@@ -25,7 +25,9 @@
 
 pub mod admin;
 pub mod agent_registry;
+pub mod argon2_pool;
 pub mod audit;
+pub mod auth_limits;
 pub mod authorize;
 pub mod cache;
 pub mod cli;

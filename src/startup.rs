@@ -32,6 +32,8 @@ pub struct AppState {
     pub validator: access::Validator,
     pub revocations: Revocations,
     pub client_auth: ClientAuthenticator,
+    /// The bounded pool every argon2id verification runs on (client secrets, sign-ins).
+    pub argon2: Arc<crate::argon2_pool::Argon2Pool>,
     pub metadata: serde_json::Value,
     pub metrics: PrometheusHandle,
     pub login_limits: LoginLimits,
@@ -104,7 +106,14 @@ impl Application {
                 Revocations::Redis(r)
             }
         };
-        let client_auth = ClientAuthenticator::new(db.clone(), settings.issuer.clone(), settings.client_auth.clone())?;
+        let (workers, queue) = settings.client_auth.argon2_pool_size();
+        let argon2 = Arc::new(crate::argon2_pool::Argon2Pool::new(workers, queue));
+        let client_auth = ClientAuthenticator::new(
+            db.clone(),
+            settings.issuer.clone(),
+            settings.client_auth.clone(),
+            Arc::clone(&argon2),
+        )?;
         let audit = crate::audit::AuditLog::start(db.clone());
         let state = web::Data::new(AppState {
             metadata: discovery::metadata(&settings),
@@ -114,6 +123,7 @@ impl Application {
             validator: access::Validator::new(settings.issuer.clone(), settings.tokens.verified_cache_entries),
             revocations,
             client_auth,
+            argon2,
             metrics: metrics_handle(),
             login_limits: LoginLimits::new(10, 30)?,
             audit,

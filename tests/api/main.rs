@@ -8,6 +8,7 @@ mod audit_trail;
 mod authorize_errors;
 mod browser_flow;
 mod cli;
+mod client_auth_load;
 mod client_credentials;
 mod discovery;
 mod e2e_agents;

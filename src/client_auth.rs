@@ -306,8 +306,9 @@ impl ClientAuthenticator {
                     self.settings.max_assertion_lifetime_secs,
                 )
                 .map_err(|e| OAuthError::invalid_client(format!("client assertion refused: {e}"), false))?;
-                // RFC 7523 §3 item 7: a jti is used once; the insert is the atomic check.
-                let key = format!("client_assertion:{}:{}", id.as_str(), a.jti);
+                // RFC 7523 §3 item 7: a jti is used once, in the space actor assertions
+                // share (a JWT is never both); the insert is the atomic check.
+                let key = assertion::replay_key(id.as_str(), &a.jti);
                 let first = self.db.run(move |conn| jtis::consume(conn, &key, a.exp)).await?;
                 if !first {
                     return Err(OAuthError::invalid_client(

@@ -141,7 +141,7 @@ impl Default for ClientAuthSettings {
             max_failed_authentications_per_minute: 1200,
             argon2_workers: None,
             argon2_queue: None,
-            max_assertion_lifetime_secs: 300,
+            max_assertion_lifetime_secs: 3600,
             client_cache_ttl_ms: 1000,
         }
     }

@@ -87,6 +87,7 @@ pub async fn grant(
             auth_time: row.auth_time,
             family: None,
             refresh_expires_at: None,
+            refresh_scope: None,
         },
         now,
     )

@@ -158,6 +158,9 @@ pub struct UserIssue<'a> {
     /// The refresh-token family to continue (refresh grant), or None for a new one.
     pub family: Option<&'a str>,
     pub refresh_expires_at: Option<i64>,
+    /// The scope of the refresh token to issue, when it differs from the access
+    /// token's (a refresh keeps its family's scope, RFC 6749 §6); None: `scope`.
+    pub refresh_scope: Option<&'a Scope>,
     /// The agent the user approved to act with these tokens (from the code or the refresh token).
     pub may_act: Option<&'a str>,
 }
@@ -263,31 +266,32 @@ pub async fn issue_for_user(
     } else {
         None
     };
-    let (refresh_token, family) = if u.scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken)
-    {
-        let token = random_id() + &random_id();
-        let family = u.family.map(str::to_owned).unwrap_or_else(random_id);
-        let row = RefreshRow {
-            token_hash: crate::authorize::hash_code(&token),
-            family_id: family.clone(),
-            grant_id: grant.id.clone(),
-            client_id: client.id.as_str().to_owned(),
-            user_id: user.id.as_str().to_owned(),
-            scope: u.scope.to_string(),
-            resource: u.resource.map(str::to_owned),
-            auth_time: u.auth_time,
-            access_jti: claims.jti.clone(),
-            created_at: now,
-            expires_at: u.refresh_expires_at.unwrap_or(grant.expires_at).min(grant.expires_at),
-            used: false,
-            revoked: false,
-            may_act: u.may_act.map(str::to_owned),
+    let refresh_scope = u.refresh_scope.unwrap_or(u.scope);
+    let (refresh_token, family) =
+        if refresh_scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken) {
+            let token = random_id() + &random_id();
+            let family = u.family.map(str::to_owned).unwrap_or_else(random_id);
+            let row = RefreshRow {
+                token_hash: crate::authorize::hash_code(&token),
+                family_id: family.clone(),
+                grant_id: grant.id.clone(),
+                client_id: client.id.as_str().to_owned(),
+                user_id: user.id.as_str().to_owned(),
+                scope: refresh_scope.to_string(),
+                resource: u.resource.map(str::to_owned),
+                auth_time: u.auth_time,
+                access_jti: claims.jti.clone(),
+                created_at: now,
+                expires_at: u.refresh_expires_at.unwrap_or(grant.expires_at).min(grant.expires_at),
+                used: false,
+                revoked: false,
+                may_act: u.may_act.map(str::to_owned),
+            };
+            ctx.db.run(move |c| interactions::insert_refresh(c, &row)).await?;
+            (Some(token), Some(family))
+        } else {
+            (None, None)
         };
-        ctx.db.run(move |c| interactions::insert_refresh(c, &row)).await?;
-        (Some(token), Some(family))
-    } else {
-        (None, None)
-    };
     let g = grant.id.clone();
     ctx.db.run(move |c| grants::touch(c, &g, now)).await?;
     // Attributed like every decision. Unlike an exchange, the code or refresh token

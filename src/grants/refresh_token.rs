@@ -1,7 +1,11 @@
 //! RFC 6749 §6 refresh token grant with rotation (RFC 9700 §4.14.2): each use
 //! returns a new refresh token of the same family; presenting a used one
 //! revokes the whole family and the access tokens it issued. The scope may only
-//! narrow. The grant behind the family must still be active.
+//! narrow, and narrows the access token only: the new refresh token keeps the
+//! old one's scope (§6: "the refresh token scope MUST be identical to that of
+//! the refresh token included by the client"), so rotation continues even when
+//! the narrower scope leaves out `offline_access`. The grant behind the family
+//! must still be active.
 
 use super::{issue_for_user, GrantContext, TokenResponse, UserIssue};
 use crate::authorize::hash_code;
@@ -51,7 +55,7 @@ pub async fn grant(
             ))
         }
         Some(s) => s.clone(),
-        None => original,
+        None => original.clone(),
     };
     let row = match ctx.db.run(move |c| interactions::consume_refresh(c, &hash)).await? {
         Consumed::First(row) => row,
@@ -82,6 +86,7 @@ pub async fn grant(
             auth_time: row.auth_time,
             family: Some(&row.family_id),
             refresh_expires_at: Some(row.expires_at),
+            refresh_scope: Some(&original),
         },
         now,
     )

@@ -298,3 +298,130 @@ async fn a_flood_of_requests_whose_audit_is_refused_never_fails_another_clients_
         .count();
     assert_eq!(issued, GOOD, "every legitimate exchange is audited");
 }
+
+/// RFC 6749 §5.2: `%x20-21 / %x23-5B / %x5D-7E`.
+fn in_charset(d: &str) -> bool {
+    d.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
+#[tokio::test]
+async fn every_error_description_stays_within_the_rfc_6749_charset() {
+    let admin = "admin-token-0123456789-0123456789-abcdef";
+    let app = crate::helpers::spawn_app_with(RedisChoice::ByBackend, |s| s.admin_token = Some(admin.into())).await;
+    seed(&app).await;
+    let client = app.client("svc", "read", &["https://api.example.com"]).await;
+    let auth = basic(&client.0, &client.1);
+    let mut descriptions: Vec<(String, String)> = Vec::new();
+    let hostile = "\"quoted\" back\\slash \u{a7}6 caf\u{e9} \u{2603}";
+
+    let token_cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![("grant_type", hostile)],
+        vec![("grant_type", "client_credentials"), ("scope", hostile)],
+        vec![("grant_type", "client_credentials"), ("resource", hostile)],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("resource", "https://elsewhere.example/\u{e9}"),
+        ],
+        vec![("grant_type", "refresh_token"), ("refresh_token", hostile)],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", hostile),
+            ("redirect_uri", "x"),
+            ("code_verifier", hostile),
+        ],
+        vec![
+            ("grant_type", EXCHANGE),
+            ("subject_token", hostile),
+            ("subject_token_type", hostile),
+        ],
+        vec![
+            ("grant_type", EXCHANGE),
+            ("subject_token", hostile),
+            ("subject_token_type", AT),
+            ("actor_token", hostile),
+            ("actor_token_type", hostile),
+        ],
+        vec![
+            ("grant_type", EXCHANGE),
+            ("subject_token", hostile),
+            ("subject_token_type", AT),
+            ("actor_token", hostile),
+            ("actor_token_type", AT),
+            ("authorization_details", r#"[{"type":"\"caf\u00e9\""}]"#),
+        ],
+        vec![("grant_type", "client_credentials"), ("x", "\u{0}")],
+    ];
+    for params in &token_cases {
+        for a in [Some(auth.as_str()), None] {
+            let r = app.post_form("/token", a, params).await;
+            descriptions.push((format!("/token {params:?}"), r.body["error_description"].to_string()));
+        }
+    }
+    let r = app
+        .post_form(
+            "/token",
+            None,
+            &[("grant_type", "client_credentials"), ("client_id", hostile)],
+        )
+        .await;
+    descriptions.push(("client_id".into(), r.body["error_description"].to_string()));
+    for path in ["/introspect", "/revoke"] {
+        for params in [vec![], vec![("token", hostile)], vec![("token", "a"), ("token", "b")]] {
+            let r = app.post_form(path, Some(&basic(hostile, hostile)), &params).await;
+            descriptions.push((path.into(), r.body["error_description"].to_string()));
+            let r = app.post_form(path, Some(&auth), &params).await;
+            if r.status >= 400 {
+                descriptions.push((path.into(), r.body["error_description"].to_string()));
+            }
+        }
+    }
+    let r = app.post_raw("/token", Some(&auth), "text/plain", b"x".to_vec()).await;
+    descriptions.push(("content type".into(), r.body["error_description"].to_string()));
+    let r = app.get("/token").await;
+    descriptions.push(("GET /token".into(), r.body["error_description"].to_string()));
+    let r = app
+        .http
+        .get(format!("{}/userinfo", app.address))
+        .bearer_auth(hostile.replace(['\u{e9}', '\u{a7}', '\u{2603}'], "x"))
+        .send()
+        .await
+        .expect("sent");
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    descriptions.push(("userinfo".into(), body["error_description"].to_string()));
+    // The admin API: malformed JSON, a malformed query.
+    for (method, path, body) in [
+        ("POST", "/admin/agents", "{\"agent_id\": \"\u{e9}\" ".to_owned()),
+        ("POST", "/admin/agents", "{\"agent_id\": 5}".to_owned()),
+        ("GET", "/admin/audit?since=%22caf%C3%A9%22", String::new()),
+    ] {
+        let req = match method {
+            "POST" => app.http.post(format!("{}{path}", app.address)).body(body),
+            _ => app.http.get(format!("{}{path}", app.address)),
+        };
+        let r = req.bearer_auth(admin).send().await.expect("sent");
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        descriptions.push((path.into(), body["error_description"].to_string()));
+    }
+    // Authorization error responses, by redirect.
+    let b = Browser::new(&app);
+    let p = pkce();
+    for (name, value) in [
+        ("prompt", hostile),
+        ("scope", hostile),
+        ("response_type", hostile),
+        ("resource", hostile),
+    ] {
+        let (_, location, _) = b.get(&AuthRequest::rp(&p.challenge).set(name, value).path()).await;
+        let location = location.expect("an error redirect");
+        let d = crate::browser_flow::query_param(&location, "error_description").expect("description");
+        descriptions.push((format!("/authorize {name}"), format!("{d:?}")));
+    }
+
+    assert!(descriptions.len() > 30, "{}", descriptions.len());
+    for (case, d) in &descriptions {
+        assert!(d != "null", "{case}: no error_description");
+        let d: String = serde_json::from_str(d).expect("a JSON string");
+        assert!(!d.is_empty(), "{case}");
+        assert!(in_charset(&d), "{case}: {d:?}");
+    }
+}

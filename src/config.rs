@@ -1,5 +1,11 @@
 //! One typed settings tree: defaults → TOML file → `DEPUTY_*` environment →
 //! command-line flags, each overriding the one before. Validated at start.
+//!
+//! Unknown keys are refused, in the file and in the environment, with one
+//! exception: Kubernetes injects `DEPUTY_SERVICE_HOST`, `DEPUTY_SERVICE_PORT*`,
+//! `DEPUTY_PORT` and `DEPUTY_PORT_*` into every pod of a namespace with a
+//! service named `deputy`. Those shapes are no setting of ours; they are
+//! ignored (and `deputy` warns once that it did).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -160,6 +166,27 @@ pub struct Overrides {
     pub redis_url: Option<String>,
 }
 
+/// True for a `DEPUTY_`-stripped variable name of the shapes Kubernetes injects
+/// for a service named `deputy`: `SERVICE_HOST`, `SERVICE_PORT`, `SERVICE_PORT_<name>`,
+/// `PORT`, `PORT_<port>_<proto>`, `PORT_<port>_<proto>_{PROTO,PORT,ADDR}`.
+pub fn is_kubernetes_service_variable(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "port"
+        || k.starts_with("port_")
+        || k == "service_host"
+        || k == "service_port"
+        || k.starts_with("service_port_")
+}
+
+/// The environment variables [`Settings::load`] ignored as Kubernetes service
+/// variables, to warn about once logging is up.
+pub fn ignored_environment() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.strip_prefix("DEPUTY_").is_some_and(is_kubernetes_service_variable))
+        .collect()
+}
+
 impl Settings {
     /// Loads the layers in order and validates the result.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
@@ -171,7 +198,12 @@ impl Settings {
             fig = fig.merge(Toml::file(path));
         }
         let settings: Settings = fig
-            .merge(Env::prefixed("DEPUTY_").ignore(&["config"]).split("__"))
+            .merge(
+                Env::prefixed("DEPUTY_")
+                    .ignore(&["config"])
+                    .filter(|k| !is_kubernetes_service_variable(k.as_str()))
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -213,5 +245,61 @@ impl Settings {
 
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    // figment's Jail dictates the closure's (large) error type.
+    #[allow(clippy::result_large_err)]
+    fn kubernetes_service_variables_are_ignored_and_other_unknown_ones_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEPUTY_SERVICE_HOST", "10.0.0.7");
+            jail.set_env("DEPUTY_SERVICE_PORT", "8080");
+            jail.set_env("DEPUTY_SERVICE_PORT_HTTP", "8080");
+            jail.set_env("DEPUTY_PORT", "tcp://10.0.0.7:8080");
+            jail.set_env("DEPUTY_PORT_8080_TCP", "tcp://10.0.0.7:8080");
+            jail.set_env("DEPUTY_PORT_8080_TCP_PROTO", "tcp");
+            jail.set_env("DEPUTY_PORT_8080_TCP_PORT", "8080");
+            jail.set_env("DEPUTY_PORT_8080_TCP_ADDR", "10.0.0.7");
+            jail.set_env("DEPUTY_LOG_FORMAT", "json");
+            let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(s.log_format, "json", "real settings still apply");
+            let mut ignored = ignored_environment();
+            ignored.sort();
+            assert_eq!(ignored.len(), 8, "{ignored:?}");
+            assert!(!ignored.contains(&"DEPUTY_LOG_FORMAT".to_owned()));
+
+            jail.set_env("DEPUTY_LISTEN_PORT", "8080");
+            let err = Settings::load(None, &Overrides::default()).expect_err("unknown key refused");
+            assert!(err.to_string().contains("listen_port"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn only_the_kubernetes_shapes_are_recognised() {
+        for k in [
+            "PORT",
+            "port_8080_tcp",
+            "SERVICE_HOST",
+            "SERVICE_PORT",
+            "SERVICE_PORT_HTTPS",
+        ] {
+            assert!(is_kubernetes_service_variable(k), "{k}");
+        }
+        for k in [
+            "LISTEN",
+            "REDIS_URL",
+            "SERVICE",
+            "SERVICE_NAME",
+            "PORTS",
+            "CLIENT_AUTH__PORT",
+        ] {
+            assert!(!is_kubernetes_service_variable(k), "{k}");
+        }
     }
 }

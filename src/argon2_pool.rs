@@ -13,6 +13,7 @@
 //! client's requests, or a double-clicked sign-in, costs one verification.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +33,17 @@ struct Job {
     secret: String,
     phc: String,
     reply: oneshot::Sender<bool>,
+    /// Decremented when the job is done (or dropped unrun).
+    pending: Pending,
+}
+
+/// One admitted verification, counted in [`Argon2Pool::pending`] while it lives.
+struct Pending(Arc<AtomicUsize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// One verification in progress, awaited by every request that needs its answer.
@@ -39,6 +51,9 @@ type Flight = Shared<BoxFuture<'static, Result<bool, Busy>>>;
 
 pub struct Argon2Pool {
     jobs: SyncSender<Job>,
+    /// Verifications running or waiting, and how many there may be.
+    pending: Arc<AtomicUsize>,
+    capacity: usize,
     /// Verifications in progress, by HMAC of (party, secret) under `flight_key`.
     flights: Mutex<HashMap<[u8; 32], Flight>>,
     /// A per-process random key, so the flight map holds no plain digest of a secret.
@@ -67,6 +82,8 @@ impl Argon2Pool {
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut flight_key);
         Argon2Pool {
             jobs,
+            pending: Arc::new(AtomicUsize::new(0)),
+            capacity: workers.max(1) + queue,
             flights: Mutex::new(HashMap::new()),
             flight_key,
         }
@@ -104,6 +121,20 @@ impl Argon2Pool {
         Ok(result)
     }
 
+    /// Would a verification of `secret` for `party` be taken now: one is in
+    /// progress to join, or there is room? Lets a caller refuse before it spends
+    /// anything else (a database read) on a request the pool would refuse.
+    pub fn can_accept(&self, party: &str, secret: &str) -> bool {
+        if self.pending.load(Ordering::SeqCst) < self.capacity {
+            return true;
+        }
+        let key = self.flight_key(party, secret);
+        self.flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key)
+    }
+
     fn flight_key(&self, party: &str, secret: &str) -> [u8; 32] {
         // HMAC keys of any length are accepted, so this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.flight_key).expect("HMAC takes any key length");
@@ -117,7 +148,14 @@ impl Argon2Pool {
     /// The job is queued at once (not when the future is first polled).
     pub fn verify(&self, secret: String, phc: String) -> impl std::future::Future<Output = Result<bool, Busy>> + Send {
         let (reply, answer) = oneshot::channel();
-        let sent = match self.jobs.try_send(Job { secret, phc, reply }) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let pending = Pending(Arc::clone(&self.pending));
+        let sent = match self.jobs.try_send(Job {
+            secret,
+            phc,
+            reply,
+            pending,
+        }) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
                 metrics::counter!("deputy_argon2_refused_total").increment(1);
@@ -149,6 +187,7 @@ fn work(rx: &Mutex<Receiver<Job>>) {
         };
         let Some(job) = next else { return };
         let ok = verify_with_memory(job.secret.as_bytes(), &job.phc, &mut blocks);
+        drop(job.pending);
         let _ = job.reply.send(ok);
     }
 }

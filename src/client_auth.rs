@@ -272,11 +272,15 @@ impl ClientAuthenticator {
         };
         let id = ClientId::parse(&raw_id).map_err(|_| unknown())?;
         // A secret that would need verifying from an address (or a server) over its
-        // failure limit is refused before it costs even a database read.
+        // failure limit, or while the argon2 pool is full, is refused before it
+        // costs even a database read.
         if let Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } = &creds {
             if !self.recently_verified(&id, secret) {
                 if let Err(limited) = self.failures.check(source) {
                     return Err(refusal(limited, basic));
+                }
+                if !self.pool.can_accept(&party(&id), secret) {
+                    return Err(OAuthError::TemporarilyUnavailable("the argon2 pool is full".into()));
                 }
             }
         }
@@ -373,9 +377,7 @@ impl ClientAuthenticator {
         let target = phc.unwrap_or(&self.dummy_phc);
         let verified = self
             .pool
-            .verify_shared(&format!("client:{}", id.as_str()), secret, target, || {
-                self.admit(id, source, basic)
-            })
+            .verify_shared(&party(id), secret, target, || self.admit(id, source, basic))
             .await?;
         let ok = verified.is_ok_and(|ok| ok) && phc.is_some();
         if let (true, Some(phc)) = (ok, phc) {
@@ -410,6 +412,11 @@ impl ClientAuthenticator {
             .get(&id.as_str().to_owned())
             .is_some_and(|e| bool::from(e.tag.ct_eq(&self.tag(id, secret))))
     }
+}
+
+/// The party a client secret is verified for (the single-flight key's prefix).
+fn party(id: &ClientId) -> String {
+    format!("client:{}", id.as_str())
 }
 
 fn refusal(limited: Limited, basic: bool) -> OAuthError {

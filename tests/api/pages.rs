@@ -179,7 +179,7 @@ async fn a_sign_in_without_this_sessions_csrf_token_is_refused_and_signs_nobody_
 }
 
 #[tokio::test]
-async fn wrong_passwords_get_a_401_page_and_ten_failures_throttle_that_username_only() {
+async fn wrong_passwords_get_a_401_page_and_ten_failures_throttle_that_username_from_that_address_only() {
     let app = spawn_app().await;
     seed(&app).await;
     seed_bob(&app).await;
@@ -221,6 +221,26 @@ async fn wrong_passwords_get_a_401_page_and_ten_failures_throttle_that_username_
         .post(
             "/login",
             &[("csrf", &csrf), ("username", "bob"), ("password", BOB_PASSWORD)],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/account")), "{page}");
+
+    // alice herself, from another address, is not locked out by those failures.
+    let elsewhere = Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .build()
+            .expect("client"),
+        base: app.address.clone(),
+    };
+    let (_, _, page) = elsewhere.get("/login").await;
+    let csrf = hidden(&page, "csrf");
+    let (status, location, page) = elsewhere
+        .post(
+            "/login",
+            &[("csrf", &csrf), ("username", "alice"), ("password", PASSWORD)],
         )
         .await;
     assert_eq!((status, location.as_deref()), (303, Some("/account")), "{page}");

@@ -551,6 +551,42 @@ async fn logging_out_needs_a_confirmation_or_a_valid_id_token_hint_with_a_regist
 }
 
 #[tokio::test]
+async fn an_id_token_hint_of_another_user_gets_the_confirm_page_not_a_silent_sign_out() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    seed_bob(&app).await;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let logout = |hint: &str| {
+        format!(
+            "/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye",
+            enc("https://rp.example/bye")
+        )
+    };
+    // Bob's ID token, from his own browser.
+    let bob = Browser::new(&app);
+    let p = pkce();
+    let location =
+        crate::authorize_errors::authorize_as(&bob, &AuthRequest::rp(&p.challenge), "bob", BOB_PASSWORD).await;
+    let r =
+        crate::authorize_errors::redeem(&app, &crate::authorize_errors::code_of(&app, &location), &p.verifier).await;
+    let bobs_hint = str_of(&r.body, "id_token").to_owned();
+
+    // Alice is signed in; a link with Bob's ID token does not sign her out.
+    let alice = Browser::new(&app);
+    let tokens = rp_tokens(&app, &alice).await;
+    let (status, location, page) = alice.get(&logout(&bobs_hint)).await;
+    assert_eq!((status, location), (200, None), "{page}");
+    assert!(page.contains("action=\"/logout\""), "{page}");
+    assert!(signed_in(&alice).await, "still signed in");
+
+    // Her own ID token does, straight back to the RP.
+    let (status, location, _) = alice.get(&logout(str_of(&tokens, "id_token"))).await;
+    assert_eq!(status, 303);
+    assert!(location.expect("Location").starts_with("https://rp.example/bye?"));
+    assert!(!signed_in(&alice).await, "signed out");
+}
+
+#[tokio::test]
 async fn a_page_missing_its_parameters_answers_with_an_error_page() {
     let app = crate::helpers::spawn_app().await;
     for path in ["/consent", "/authorize/continue", "/consent?request="] {

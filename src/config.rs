@@ -38,6 +38,10 @@ pub struct Settings {
     /// admin tokens are accepted there (`client_credentials`, audience `{issuer}/admin`,
     /// scope `deputy:admin`; see `admin`).
     pub admin_token: Option<String>,
+    /// Authorization requests (`/authorize`) accepted per client address per minute.
+    /// Each valid one is stored for ten minutes, so this bounds what one address
+    /// can make the database hold.
+    pub max_authorization_requests_per_minute_per_address: u32,
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub client_auth: ClientAuthSettings,
@@ -113,6 +117,7 @@ impl Default for Settings {
             workers: None,
             log_format: "text".into(),
             admin_token: None,
+            max_authorization_requests_per_minute_per_address: 120,
             tokens: TokenSettings::default(),
             keys: KeySettings::default(),
             client_auth: ClientAuthSettings::default(),

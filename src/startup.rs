@@ -37,6 +37,8 @@ pub struct AppState {
     pub metadata: serde_json::Value,
     pub metrics: PrometheusHandle,
     pub login_limits: LoginLimits,
+    /// Authorization requests per client address (each valid one is stored).
+    pub authorize_limits: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     pub audit: crate::audit::AuditLog,
     pub registry: crate::grants::token_exchange::RegistryCache,
 }
@@ -126,6 +128,10 @@ impl Application {
             argon2,
             metrics: metrics_handle(),
             login_limits: LoginLimits::new(10, 30)?,
+            authorize_limits: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(settings.max_authorization_requests_per_minute_per_address.max(1))
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+            )),
             audit,
             registry: crate::grants::token_exchange::RegistryCache::new(Duration::from_millis(
                 settings.client_auth.client_cache_ttl_ms,
@@ -308,6 +314,7 @@ fn spawn_background(state: web::Data<AppState>) {
                 state.client_auth.housekeeping();
                 state.registry.purge();
                 state.login_limits.housekeeping();
+                state.authorize_limits.retain_recent();
                 if let Err(e) = state.db.prune_expired(now - 60).await {
                     tracing::warn!(error = %e, "pruning expired marks failed");
                 }

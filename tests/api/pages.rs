@@ -609,3 +609,36 @@ async fn a_page_missing_its_parameters_answers_with_an_error_page() {
         assert!(body.contains("<main>"), "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn authorization_requests_are_limited_per_address() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::RedisChoice::ByBackend, |s| {
+        s.max_authorization_requests_per_minute_per_address = 3;
+    })
+    .await;
+    seed(&app).await;
+    let b = Browser::new(&app);
+    let p = pkce();
+    let path = AuthRequest::rp(&p.challenge).path();
+    for i in 0..3 {
+        let (status, location, page) = b.get(&path).await;
+        assert_eq!(status, 303, "request {i}: {page}");
+        assert!(location.is_some_and(|l| l.starts_with("/login?request=")));
+    }
+    let (status, location, page) = b.get(&path).await;
+    assert_eq!((status, location), (429, None), "{page}");
+    assert!(page.contains("Too many sign-in requests"), "{page}");
+
+    // Another address is not affected.
+    let elsewhere = Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
+            .build()
+            .expect("client"),
+        base: app.address.clone(),
+    };
+    let (status, _, page) = elsewhere.get(&path).await;
+    assert_eq!(status, 303, "{page}");
+}

@@ -143,6 +143,17 @@ pub async fn post_agent(state: web::Data<AppState>, req: HttpRequest, body: web:
     if let Err(res) = authorize(&state, &req).await {
         return res;
     }
+    // Control characters are refused at the edge (STANDARDS rule 10), inside JSON
+    // strings too (a \u0000 escape decodes to a NUL the database refuses).
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+        if holds_control_character(&v) {
+            return error(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "a string holds a control character, which no field may",
+            );
+        }
+    }
     let spec: AgentSpec = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
@@ -171,6 +182,19 @@ pub async fn post_agent(state: web::Data<AppState>, req: HttpRequest, body: web:
             "invalid_request",
             &e.to_string(),
         ),
+    }
+}
+
+/// True if any string (or object key) in `v` holds a control character.
+fn holds_control_character(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => crate::form::has_control(s),
+        Value::Array(items) => items.iter().any(holds_control_character),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| crate::form::has_control(k) || holds_control_character(v)),
+        _ => false,
     }
 }
 

@@ -425,3 +425,45 @@ async fn every_error_description_stays_within_the_rfc_6749_charset() {
         assert!(in_charset(&d), "{case}: {d:?}");
     }
 }
+
+#[tokio::test]
+async fn a_control_character_in_an_admin_json_body_is_invalid_request() {
+    let admin = "admin-token-0123456789-0123456789-abcdef";
+    let app = crate::helpers::spawn_app_with(RedisChoice::ByBackend, |s| s.admin_token = Some(admin.into())).await;
+    app.client("agent-client", "read", &["https://api.example.com"]).await;
+    let spec = |name: &str| {
+        serde_json::json!({
+            "agent_id": "a1", "client_id": "agent-client", "name": name, "publisher": "Acme",
+            "allowed_scopes": "read", "allowed_audiences": ["https://api.example.com"],
+        })
+        .to_string()
+    };
+    for name in ["nul\u{0}name", "esc\u{1b}[2J", "line\nbreak"] {
+        let r = app
+            .http
+            .post(format!("{}/admin/agents", app.address))
+            .bearer_auth(admin)
+            .body(spec(name))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 400, "{name:?}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("control character")),
+            "{body}"
+        );
+    }
+    let r = app
+        .http
+        .post(format!("{}/admin/agents", app.address))
+        .bearer_auth(admin)
+        .body(spec("A clean name"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+}

@@ -215,7 +215,14 @@ pub struct ClientAuthenticator {
 }
 
 impl ClientAuthenticator {
-    pub fn new(db: Db, issuer: String, settings: ClientAuthSettings, pool: Arc<Argon2Pool>) -> anyhow::Result<Self> {
+    /// `failures` counts failed authentications (shared through Redis or not).
+    pub fn new(
+        db: Db,
+        issuer: String,
+        settings: ClientAuthSettings,
+        pool: Arc<Argon2Pool>,
+        failures: FailureLimits,
+    ) -> anyhow::Result<Self> {
         use rand::RngCore;
         let mut hmac_key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut hmac_key);
@@ -227,10 +234,7 @@ impl ClientAuthenticator {
         Ok(ClientAuthenticator {
             db,
             pool,
-            failures: FailureLimits::new(
-                settings.max_failed_authentications_per_minute_per_address,
-                settings.max_failed_authentications_per_minute,
-            ),
+            failures,
             issuer,
             settings,
             hmac_key,
@@ -276,7 +280,7 @@ impl ClientAuthenticator {
         // costs even a database read.
         if let Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } = &creds {
             if !self.recently_verified(&id, secret) {
-                if let Err(limited) = self.failures.check(source) {
+                if let Err(limited) = self.failures.check_shared(source).await {
                     return Err(refusal(limited, basic));
                 }
                 if !self.pool.can_accept(&party(&id), secret) {
@@ -387,7 +391,7 @@ impl ClientAuthenticator {
         match verified {
             Err(Busy) => Err(OAuthError::TemporarilyUnavailable("the argon2 pool is full".into())),
             Ok(_) if !ok => {
-                self.failures.record_failure(source);
+                self.failures.record_failure_shared(source).await;
                 Ok(false)
             }
             Ok(_) => Ok(true),

@@ -110,11 +110,23 @@ impl Application {
         };
         let (workers, queue) = settings.client_auth.argon2_pool_size();
         let argon2 = Arc::new(crate::argon2_pool::Argon2Pool::new(workers, queue));
+        let mut failures = crate::auth_limits::FailureLimits::new(
+            settings.client_auth.max_failed_authentications_per_minute_per_address,
+            settings.client_auth.max_failed_authentications_per_minute,
+        );
+        if let Some(url) = &settings.redis_url {
+            failures = failures.shared_through_redis(
+                url,
+                &settings.redis_prefix,
+                Duration::from_millis(settings.redis_timeout_ms),
+            )?;
+        }
         let client_auth = ClientAuthenticator::new(
             db.clone(),
             settings.issuer.clone(),
             settings.client_auth.clone(),
             Arc::clone(&argon2),
+            failures,
         )?;
         let audit = crate::audit::AuditLog::start(db.clone());
         let state = web::Data::new(AppState {

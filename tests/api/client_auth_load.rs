@@ -110,3 +110,42 @@ async fn a_flood_of_unknown_clients_neither_slows_a_cached_client_nor_grows_memo
         "RSS grew from {before} to {after} KiB"
     );
 }
+
+#[tokio::test]
+async fn failed_authentications_from_an_address_are_counted_across_instances_through_redis() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::RedisChoice::At(crate::helpers::redis_url()), |s| {
+        s.client_auth.max_failed_authentications_per_minute_per_address = 4;
+    })
+    .await;
+    let peer = app.spawn_peer().await;
+    let client = app.client("svc", "read", &[API]).await;
+    let cc = [("grant_type", "client_credentials")];
+    // Verified once on each instance: cached from now on.
+    app.token(&client, &[]).await;
+    peer.token(&client, &[]).await;
+    for (i, instance) in [&app, &peer, &app, &peer].into_iter().enumerate() {
+        let r = instance
+            .post_form(
+                "/token",
+                Some(&basic("svc", &format!("wrong-guess-{i}-0123456789"))),
+                &cc,
+            )
+            .await;
+        assert_eq!((r.status, r.error()), (401, "invalid_client"), "{:?}", r.body);
+    }
+    // Two failures on each instance, four in all: the peer refuses without verifying.
+    let r = peer
+        .post_form("/token", Some(&basic("svc", "wrong-guess-4-0123456789")), &cc)
+        .await;
+    assert_eq!((r.status, r.error()), (401, "invalid_client"), "{:?}", r.body);
+    assert!(
+        r.body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("from this address")),
+        "{:?}",
+        r.body
+    );
+    // The cached credential still works on both.
+    peer.token(&client, &[]).await;
+    app.token(&client, &[]).await;
+}

@@ -6,9 +6,18 @@
 //! hashes. Since one verification costs ~20 ms, a verified secret is remembered
 //! for a while as an HMAC under a per-process random key, in memory only: a
 //! busy client pays argon2id once, and a reader of the database learns nothing
-//! more. Argon2id verifications per client id are rate-limited (brute force,
-//! and CPU exhaustion), and an unknown client costs the same as a known one.
+//! more. An unknown client costs the same as a known one.
+//!
+//! The work an attacker can cause is bounded (STANDARDS rule 11): verifications
+//! run on a bounded pool with a short queue ([`crate::argon2_pool`]; beyond it,
+//! 503 `temporarily_unavailable`); concurrent requests with the same client id
+//! and secret share one verification (single flight), so a cold burst of a
+//! client's requests costs one; verifications per client id, and failed
+//! authentications per source address and in all ([`crate::auth_limits`]), are
+//! limited. A cached (recently verified) secret is checked before any of that,
+//! so it is never refused because of load.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +30,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::argon2_pool::{Argon2Pool, Busy};
+use crate::auth_limits::{FailureLimits, Limited};
 use crate::cache::TtlCache;
 use crate::config::ClientAuthSettings;
 use crate::domain::{AuthMethod, Client, ClientId};
@@ -189,6 +200,8 @@ struct CachedSecret {
 
 pub struct ClientAuthenticator {
     db: Db,
+    pool: Arc<Argon2Pool>,
+    failures: FailureLimits,
     issuer: String,
     settings: ClientAuthSettings,
     hmac_key: [u8; 32],
@@ -202,7 +215,14 @@ pub struct ClientAuthenticator {
 }
 
 impl ClientAuthenticator {
-    pub fn new(db: Db, issuer: String, settings: ClientAuthSettings) -> anyhow::Result<Self> {
+    /// `failures` counts failed authentications (shared through Redis or not).
+    pub fn new(
+        db: Db,
+        issuer: String,
+        settings: ClientAuthSettings,
+        pool: Arc<Argon2Pool>,
+        failures: FailureLimits,
+    ) -> anyhow::Result<Self> {
         use rand::RngCore;
         let mut hmac_key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut hmac_key);
@@ -213,6 +233,8 @@ impl ClientAuthenticator {
         let verified = TtlCache::new(Duration::from_secs(settings.secret_cache_ttl_secs));
         Ok(ClientAuthenticator {
             db,
+            pool,
+            failures,
             issuer,
             settings,
             hmac_key,
@@ -230,8 +252,14 @@ impl ClientAuthenticator {
         self.clients.purge();
     }
 
-    /// Authenticates the request's client and returns it.
-    pub async fn authenticate(&self, creds: Credentials, now: i64) -> Result<Arc<Client>, OAuthError> {
+    /// Authenticates the request's client and returns it. `source` is the
+    /// address the request came from (failed authentications are limited per address).
+    pub async fn authenticate(
+        &self,
+        creds: Credentials,
+        source: Option<IpAddr>,
+        now: i64,
+    ) -> Result<Arc<Client>, OAuthError> {
         let basic = creds.is_basic();
         let unknown = || OAuthError::invalid_client("client authentication failed", basic);
         let raw_id = match &creds {
@@ -247,12 +275,25 @@ impl ClientAuthenticator {
             } => unverified_sub(assertion).ok_or_else(unknown)?,
         };
         let id = ClientId::parse(&raw_id).map_err(|_| unknown())?;
+        // A secret that would need verifying from an address (or a server) over its
+        // failure limit, or while the argon2 pool is full, is refused before it
+        // costs even a database read.
+        if let Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } = &creds {
+            if !self.recently_verified(&id, secret) {
+                if let Err(limited) = self.failures.check_shared(source).await {
+                    return Err(refusal(limited, basic));
+                }
+                if !self.pool.can_accept(&party(&id), secret) {
+                    return Err(OAuthError::TemporarilyUnavailable("the argon2 pool is full".into()));
+                }
+            }
+        }
         let client = self.load_client(&id).await?;
 
         match (&creds, client) {
             (Credentials::Basic { secret, .. } | Credentials::Post { secret, .. }, client) => {
                 let phc = client.as_ref().and_then(|c| c.secret_hash.clone());
-                let ok = self.check_secret(&id, secret, phc.as_deref()).await?;
+                let ok = self.check_secret(&id, secret, phc.as_deref(), basic, source).await?;
                 match client {
                     Some(c) if ok && c.auth_method == creds.method() => Ok(c),
                     Some(c) if ok => Err(OAuthError::invalid_client(
@@ -273,8 +314,9 @@ impl ClientAuthenticator {
                     self.settings.max_assertion_lifetime_secs,
                 )
                 .map_err(|e| OAuthError::invalid_client(format!("client assertion refused: {e}"), false))?;
-                // RFC 7523 §3 item 7: a jti is used once; the insert is the atomic check.
-                let key = format!("client_assertion:{}:{}", id.as_str(), a.jti);
+                // RFC 7523 §3 item 7: a jti is used once, in the space actor assertions
+                // share (a JWT is never both); the insert is the atomic check.
+                let key = assertion::replay_key(id.as_str(), &a.jti);
                 let first = self.db.run(move |conn| jtis::consume(conn, &key, a.exp)).await?;
                 if !first {
                     return Err(OAuthError::invalid_client(
@@ -291,6 +333,12 @@ impl ClientAuthenticator {
             )),
             (_, None) => Err(unknown()),
         }
+    }
+
+    /// The client's registration, from the short-lived cache (changes elsewhere
+    /// are seen within `client_cache_ttl_ms`) or the database.
+    pub async fn registration(&self, id: &ClientId) -> Result<Option<Arc<Client>>, OAuthError> {
+        self.load_client(id).await
     }
 
     /// The client's registration, from the short-lived cache or the database.
@@ -316,30 +364,72 @@ impl ClientAuthenticator {
     }
 
     /// True if `secret` matches `phc`; unknown clients (`phc` None) verify against a dummy.
-    async fn check_secret(&self, id: &ClientId, secret: &str, phc: Option<&str>) -> Result<bool, OAuthError> {
+    async fn check_secret(
+        &self,
+        id: &ClientId,
+        secret: &str,
+        phc: Option<&str>,
+        basic: bool,
+        source: Option<IpAddr>,
+    ) -> Result<bool, OAuthError> {
         let tag = self.tag(id, secret);
         if let (Some(phc), Some(e)) = (phc, self.verified.get(&id.as_str().to_owned())) {
             if &*e.phc == phc && bool::from(e.tag.ct_eq(&tag)) {
                 return Ok(true);
             }
         }
-        if self.limiter.check_key(&id.as_str().to_owned()).is_err() {
-            return Err(OAuthError::invalid_client(
-                "too many authentication attempts for this client; retry in a minute",
-                false,
-            ));
-        }
-        let target = phc.unwrap_or(&self.dummy_phc).to_owned();
-        let given = secret.to_owned();
-        let ok = tokio::task::spawn_blocking(move || verify_secret(&given, &target))
-            .await
-            .map_err(|e| OAuthError::ServerError(format!("argon2 task failed: {e}")))?;
-        let ok = ok && phc.is_some();
+        let target = phc.unwrap_or(&self.dummy_phc);
+        let verified = self
+            .pool
+            .verify_shared(&party(id), secret, target, || self.admit(id, source, basic))
+            .await?;
+        let ok = verified.is_ok_and(|ok| ok) && phc.is_some();
         if let (true, Some(phc)) = (ok, phc) {
             self.verified
                 .insert(id.as_str().to_owned(), CachedSecret { tag, phc: phc.into() });
         }
-        Ok(ok)
+        match verified {
+            Err(Busy) => Err(OAuthError::TemporarilyUnavailable("the argon2 pool is full".into())),
+            Ok(_) if !ok => {
+                self.failures.record_failure_shared(source).await;
+                Ok(false)
+            }
+            Ok(_) => Ok(true),
+        }
+    }
+
+    /// May a new verification start for this client id from this address?
+    fn admit(&self, id: &ClientId, source: Option<IpAddr>, basic: bool) -> Result<(), OAuthError> {
+        if self.limiter.check_key(&id.as_str().to_owned()).is_err() {
+            return Err(OAuthError::invalid_client(
+                "too many authentication attempts for this client; retry in a minute",
+                basic,
+            ));
+        }
+        self.failures.check(source).map_err(|limited| refusal(limited, basic))
+    }
+
+    /// Is this (client id, secret) the one verified recently? (Its hash is compared
+    /// again with the registration before it is trusted.)
+    fn recently_verified(&self, id: &ClientId, secret: &str) -> bool {
+        self.verified
+            .get(&id.as_str().to_owned())
+            .is_some_and(|e| bool::from(e.tag.ct_eq(&self.tag(id, secret))))
+    }
+}
+
+/// The party a client secret is verified for (the single-flight key's prefix).
+fn party(id: &ClientId) -> String {
+    format!("client:{}", id.as_str())
+}
+
+fn refusal(limited: Limited, basic: bool) -> OAuthError {
+    match limited {
+        Limited::Source => OAuthError::invalid_client(
+            "too many failed client authentications from this address; retry in a minute",
+            basic,
+        ),
+        Limited::Global => OAuthError::TemporarilyUnavailable("too many failed client authentications overall".into()),
     }
 }
 

@@ -1,5 +1,11 @@
 //! One typed settings tree: defaults → TOML file → `DEPUTY_*` environment →
 //! command-line flags, each overriding the one before. Validated at start.
+//!
+//! Unknown keys are refused, in the file and in the environment, with one
+//! exception: Kubernetes injects `DEPUTY_SERVICE_HOST`, `DEPUTY_SERVICE_PORT*`,
+//! `DEPUTY_PORT` and `DEPUTY_PORT_*` into every pod of a namespace with a
+//! service named `deputy`. Those shapes are no setting of ours; they are
+//! ignored (and `deputy` warns once that it did).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,7 +35,8 @@ pub struct Settings {
     /// `text` or `json`.
     pub log_format: String,
     /// Bootstrap credential for the admin API (`Authorization: Bearer …`). Unset: only
-    /// access tokens with the `deputy:admin` scope are accepted there.
+    /// admin tokens are accepted there (`client_credentials`, audience `{issuer}/admin`,
+    /// scope `deputy:admin`; see `admin`).
     pub admin_token: Option<String>,
     /// Key-encryption key (base64 of 32 random bytes) sealing the private signing keys and the
     /// cookie key in the database (AES-256-GCM). Unset: required with PostgreSQL; with SQLite, a
@@ -38,6 +45,10 @@ pub struct Settings {
     /// Earlier key-encryption keys, still accepted for reading while `deputy keys rewrap`
     /// re-seals everything with the current one.
     pub previous_key_encryption_keys: Vec<String>,
+    /// Authorization requests (`/authorize`) accepted per client address per minute.
+    /// Each valid one is stored for ten minutes, so this bounds what one address
+    /// can make the database hold.
+    pub max_authorization_requests_per_minute_per_address: u32,
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub client_auth: ClientAuthSettings,
@@ -87,11 +98,33 @@ pub struct ClientAuthSettings {
     pub secret_cache_ttl_secs: u64,
     /// Argon2id verifications allowed per client id per minute; beyond it, refused for a while.
     pub max_secret_verifications_per_minute: u32,
-    /// Longest lifetime accepted for a `private_key_jwt` assertion, in seconds.
+    /// Failed client authentications (that cost an argon2id verification) accepted per
+    /// source address per minute; beyond it, that address's secrets are not verified
+    /// until the minute ends (cached ones still pass).
+    pub max_failed_authentications_per_minute_per_address: u32,
+    /// The same, for all addresses together.
+    pub max_failed_authentications_per_minute: u32,
+    /// Argon2id verifications (client secrets and sign-ins) run at once; defaults to the
+    /// number of cores.
+    pub argon2_workers: Option<usize>,
+    /// Verifications that may wait for a worker; defaults to twice the workers. Beyond
+    /// it, the request is answered 503 `temporarily_unavailable` with `Retry-After`.
+    pub argon2_queue: Option<usize>,
+    /// Longest lifetime accepted for a `private_key_jwt` assertion, in seconds (its
+    /// `jti` is remembered until it expires).
     pub max_assertion_lifetime_secs: i64,
     /// How long a client registration read from the database is reused, in milliseconds
     /// (0 disables). Changes made by the CLI or another instance take effect within it.
     pub client_cache_ttl_ms: u64,
+}
+
+impl ClientAuthSettings {
+    /// Argon2id workers and queue length, with their defaults applied.
+    pub fn argon2_pool_size(&self) -> (usize, usize) {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let workers = self.argon2_workers.unwrap_or(cores).max(1);
+        (workers, self.argon2_queue.unwrap_or(2 * workers))
+    }
 }
 
 impl Default for Settings {
@@ -109,6 +142,7 @@ impl Default for Settings {
             admin_token: None,
             key_encryption_key: None,
             previous_key_encryption_keys: Vec::new(),
+            max_authorization_requests_per_minute_per_address: 120,
             tokens: TokenSettings::default(),
             keys: KeySettings::default(),
             client_auth: ClientAuthSettings::default(),
@@ -140,7 +174,11 @@ impl Default for ClientAuthSettings {
         ClientAuthSettings {
             secret_cache_ttl_secs: 600,
             max_secret_verifications_per_minute: 20,
-            max_assertion_lifetime_secs: 300,
+            max_failed_authentications_per_minute_per_address: 30,
+            max_failed_authentications_per_minute: 1200,
+            argon2_workers: None,
+            argon2_queue: None,
+            max_assertion_lifetime_secs: 3600,
             client_cache_ttl_ms: 1000,
         }
     }
@@ -159,6 +197,27 @@ pub struct Overrides {
     pub redis_url: Option<String>,
 }
 
+/// True for a `DEPUTY_`-stripped variable name of the shapes Kubernetes injects
+/// for a service named `deputy`: `SERVICE_HOST`, `SERVICE_PORT`, `SERVICE_PORT_<name>`,
+/// `PORT`, `PORT_<port>_<proto>`, `PORT_<port>_<proto>_{PROTO,PORT,ADDR}`.
+pub fn is_kubernetes_service_variable(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "port"
+        || k.starts_with("port_")
+        || k == "service_host"
+        || k == "service_port"
+        || k.starts_with("service_port_")
+}
+
+/// The environment variables [`Settings::load`] ignored as Kubernetes service
+/// variables, to warn about once logging is up.
+pub fn ignored_environment() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.strip_prefix("DEPUTY_").is_some_and(is_kubernetes_service_variable))
+        .collect()
+}
+
 impl Settings {
     /// Loads the layers in order and validates the result.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
@@ -170,7 +229,12 @@ impl Settings {
             fig = fig.merge(Toml::file(path));
         }
         let settings: Settings = fig
-            .merge(Env::prefixed("DEPUTY_").ignore(&["config"]).split("__"))
+            .merge(
+                Env::prefixed("DEPUTY_")
+                    .ignore(&["config"])
+                    .filter(|k| !is_kubernetes_service_variable(k.as_str()))
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -218,5 +282,61 @@ impl Settings {
 
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    // figment's Jail dictates the closure's (large) error type.
+    #[allow(clippy::result_large_err)]
+    fn kubernetes_service_variables_are_ignored_and_other_unknown_ones_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEPUTY_SERVICE_HOST", "10.0.0.7");
+            jail.set_env("DEPUTY_SERVICE_PORT", "8080");
+            jail.set_env("DEPUTY_SERVICE_PORT_HTTP", "8080");
+            jail.set_env("DEPUTY_PORT", "tcp://10.0.0.7:8080");
+            jail.set_env("DEPUTY_PORT_8080_TCP", "tcp://10.0.0.7:8080");
+            jail.set_env("DEPUTY_PORT_8080_TCP_PROTO", "tcp");
+            jail.set_env("DEPUTY_PORT_8080_TCP_PORT", "8080");
+            jail.set_env("DEPUTY_PORT_8080_TCP_ADDR", "10.0.0.7");
+            jail.set_env("DEPUTY_LOG_FORMAT", "json");
+            let s = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(s.log_format, "json", "real settings still apply");
+            let mut ignored = ignored_environment();
+            ignored.sort();
+            assert_eq!(ignored.len(), 8, "{ignored:?}");
+            assert!(!ignored.contains(&"DEPUTY_LOG_FORMAT".to_owned()));
+
+            jail.set_env("DEPUTY_LISTEN_PORT", "8080");
+            let err = Settings::load(None, &Overrides::default()).expect_err("unknown key refused");
+            assert!(err.to_string().contains("listen_port"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn only_the_kubernetes_shapes_are_recognised() {
+        for k in [
+            "PORT",
+            "port_8080_tcp",
+            "SERVICE_HOST",
+            "SERVICE_PORT",
+            "SERVICE_PORT_HTTPS",
+        ] {
+            assert!(is_kubernetes_service_variable(k), "{k}");
+        }
+        for k in [
+            "LISTEN",
+            "REDIS_URL",
+            "SERVICE",
+            "SERVICE_NAME",
+            "PORTS",
+            "CLIENT_AUTH__PORT",
+        ] {
+            assert!(!is_kubernetes_service_variable(k), "{k}");
+        }
     }
 }

@@ -95,6 +95,23 @@ impl OAuthError {
     }
 }
 
+/// RFC 6749 §5.2: `error_description` holds only `%x20-21 / %x23-5B / %x5D-7E`
+/// (printable ASCII without `"` and `\`). Anything else becomes `?`, so that no
+/// text, however it was worded or whatever input it quotes, leaves the charset.
+pub fn description_charset(d: &str) -> String {
+    d.chars()
+        .map(|c| match c {
+            '\u{20}'..='\u{21}' | '\u{23}'..='\u{5b}' | '\u{5d}'..='\u{7e}' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+/// True if `d` is within the RFC 6749 §5.2 `error_description` charset.
+pub fn in_description_charset(d: &str) -> bool {
+    description_charset(d) == d
+}
+
 impl From<StorageError> for OAuthError {
     fn from(e: StorageError) -> Self {
         match e {
@@ -107,7 +124,9 @@ impl From<StorageError> for OAuthError {
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            OAuthError::InvalidClient { .. } | OAuthError::InvalidToken(_) | OAuthError::MissingToken => {
+            // RFC 6749 §5.2: 401 (with a challenge) when the client tried the
+            // Authorization header; otherwise 400, like every other error here.
+            OAuthError::InvalidClient { basic: true, .. } | OAuthError::InvalidToken(_) | OAuthError::MissingToken => {
                 StatusCode::UNAUTHORIZED
             }
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
@@ -132,7 +151,7 @@ impl ResponseError for OAuthError {
         let mut body = serde_json::Map::new();
         body.insert("error".into(), self.code().into());
         if let Some(d) = self.description() {
-            body.insert("error_description".into(), d.into());
+            body.insert("error_description".into(), description_charset(d).into());
         }
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
@@ -142,12 +161,6 @@ impl ResponseError for OAuthError {
                 res.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"deputy\", charset=\"UTF-8\""),
-                ));
-            }
-            OAuthError::InvalidClient { basic: false, .. } => {
-                res.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"deputy\""),
                 ));
             }
             OAuthError::MethodNotAllowed => {
@@ -177,5 +190,65 @@ impl ResponseError for OAuthError {
             _ => {}
         }
         res.json(serde_json::Value::Object(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "a \"quoted\" back\\slash \u{0}nul \ttab \u{7f} \u{a7}6 caf\u{e9} \u{202e}rtl";
+
+    fn every_variant(d: &str) -> Vec<OAuthError> {
+        vec![
+            OAuthError::InvalidRequest(d.into()),
+            OAuthError::invalid_client(d, true),
+            OAuthError::invalid_client(d, false),
+            OAuthError::InvalidGrant(d.into()),
+            OAuthError::UnauthorizedClient(d.into()),
+            OAuthError::UnsupportedGrantType(d.into()),
+            OAuthError::InvalidScope(d.into()),
+            OAuthError::InvalidTarget(d.into()),
+            OAuthError::InvalidAuthorizationDetails(d.into()),
+            OAuthError::MethodNotAllowed,
+            OAuthError::InvalidToken(d.into()),
+            OAuthError::MissingToken,
+            OAuthError::InsufficientScope(d.into()),
+            OAuthError::TemporarilyUnavailable(d.into()),
+            OAuthError::ServerError(d.into()),
+        ]
+    }
+
+    #[tokio::test]
+    async fn every_error_renders_its_description_within_the_rfc_6749_charset() {
+        for e in every_variant(HOSTILE) {
+            let code = e.code();
+            let res = e.error_response();
+            let bytes = actix_web::body::to_bytes(res.into_body()).await.expect("body");
+            let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            assert_eq!(body["error"], code);
+            let d = body["error_description"].as_str().expect("a description");
+            assert!(!d.is_empty());
+            assert!(in_description_charset(d), "{code}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn the_charset_keeps_printable_ascii_and_replaces_the_rest() {
+        assert_eq!(
+            description_charset("scope 'x' (RFC 6749 s3.3)!"),
+            "scope 'x' (RFC 6749 s3.3)!"
+        );
+        assert_eq!(description_charset("\"a\\b\u{a7}\u{0}"), "?a?b??");
+    }
+
+    #[test]
+    fn invalid_client_is_401_with_a_challenge_only_after_basic() {
+        let basic = OAuthError::invalid_client("x", true);
+        assert_eq!(basic.status_code(), StatusCode::UNAUTHORIZED);
+        assert!(basic.error_response().headers().contains_key(header::WWW_AUTHENTICATE));
+        let post = OAuthError::invalid_client("x", false);
+        assert_eq!(post.status_code(), StatusCode::BAD_REQUEST);
+        assert!(!post.error_response().headers().contains_key(header::WWW_AUTHENTICATE));
     }
 }

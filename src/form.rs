@@ -1,6 +1,12 @@
 //! `application/x-www-form-urlencoded` bodies (RFC 6749 Appendix B), parsed
-//! strictly: valid UTF-8 after decoding, no parameter twice, and parameters
-//! sent without a value treated as omitted (RFC 6749 §3.1, §3.2).
+//! strictly: valid UTF-8 after decoding, no control characters, no parameter
+//! twice, and parameters sent without a value treated as omitted (RFC 6749
+//! §3.1, §3.2).
+//!
+//! Control characters (U+0000 to U+001F and U+007F) appear in no legitimate
+//! OAuth parameter, and PostgreSQL refuses a NUL in text: one such value reaching
+//! a shared write (the audit's group commit) could fail other requests. So they
+//! are refused here, at the edge, for every parameter (STANDARDS rule 10).
 
 use std::collections::HashMap;
 
@@ -12,6 +18,26 @@ pub struct Form {
     /// Names that appeared more than once (kept apart so the caller decides:
     /// `resource` repeats are `invalid_target`, everything else `invalid_request`).
     repeated: Vec<String>,
+}
+
+/// True for the characters no parameter may hold: C0 controls and DEL.
+pub fn is_control(c: char) -> bool {
+    c <= '\u{1f}' || c == '\u{7f}'
+}
+
+/// True if `s` holds a control character (see [`is_control`]).
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(is_control)
+}
+
+/// The refusal for a parameter holding a control character; the name is given
+/// only when it is itself clean (it is echoed in the error description).
+pub fn control_refusal(name: &str) -> String {
+    if has_control(name) || name.len() > 64 {
+        "a parameter name holds a control character, which no parameter may".to_owned()
+    } else {
+        format!("the parameter {name} holds a control character, which no parameter may")
+    }
 }
 
 fn decode(s: &str) -> Result<String, String> {
@@ -29,6 +55,9 @@ impl Form {
         for pair in body.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let (k, v) = (decode(k)?, decode(v)?);
+            if has_control(&k) || has_control(&v) {
+                return Err(control_refusal(&k));
+            }
             if v.is_empty() {
                 continue;
             }
@@ -75,6 +104,23 @@ mod tests {
         let f = Form::parse(b"scope=a&scope=b").expect("valid");
         assert_eq!(f.first_repeated(), Some("scope"));
         assert_eq!(f.get("scope"), Some("a"));
+    }
+
+    #[test]
+    fn form_refuses_control_characters_in_names_and_values() {
+        for body in [
+            &b"state=a%00b"[..],
+            b"state=a%1fb",
+            b"state=a%7fb",
+            b"state=a%0Ab",
+            b"state=a%09b",
+            b"a%00=x",
+            b"state=a\x01b",
+        ] {
+            let err = Form::parse(body).expect_err("control character refused");
+            assert!(err.contains("control character"), "{err}");
+        }
+        assert!(Form::parse(b"state=%C3%A9t%C3%A9+%7E").is_ok());
     }
 
     #[test]

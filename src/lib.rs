@@ -5,6 +5,8 @@
 //! | specification | module |
 //! |---|---|
 //! | RFC 6749 (core grants, errors, client authentication) | [`grants`], [`error`], [`client_auth`], [`form`] |
+//! | RFC 6749 §2.3, §10.10 brute force and the work an attacker can cause (STANDARDS rule 11) | [`argon2_pool`], [`auth_limits`], [`client_auth`] |
+//! | hostile input refused at the edge (STANDARDS rule 10) | [`form`], [`edge`], [`audit`] |
 //! | RFC 6749 §4.1 + RFC 7636 (PKCE) + RFC 9207 (`iss`) authorization code | [`authorize`], [`interaction`], [`grants::authorization_code`] |
 //! | RFC 6749 §6 + RFC 9700 §4.14 refresh tokens with rotation | [`grants::refresh_token`] |
 //! | RFC 6749 §4.4 client credentials | [`grants::client_credentials`] |
@@ -26,7 +28,9 @@
 
 pub mod admin;
 pub mod agent_registry;
+pub mod argon2_pool;
 pub mod audit;
+pub mod auth_limits;
 pub mod authorize;
 pub mod cache;
 pub mod cli;
@@ -35,6 +39,7 @@ pub mod client_registry;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod edge;
 pub mod endpoints;
 pub mod error;
 pub mod form;

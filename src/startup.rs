@@ -32,9 +32,13 @@ pub struct AppState {
     pub validator: access::Validator,
     pub revocations: Revocations,
     pub client_auth: ClientAuthenticator,
+    /// The bounded pool every argon2id verification runs on (client secrets, sign-ins).
+    pub argon2: Arc<crate::argon2_pool::Argon2Pool>,
     pub metadata: serde_json::Value,
     pub metrics: PrometheusHandle,
     pub login_limits: LoginLimits,
+    /// Authorization requests per client address (each valid one is stored).
+    pub authorize_limits: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     pub audit: crate::audit::AuditLog,
     pub registry: crate::grants::token_exchange::RegistryCache,
     /// The active Cedar policy set, refreshed from the database.
@@ -108,7 +112,26 @@ impl Application {
                 Revocations::Redis(r)
             }
         };
-        let client_auth = ClientAuthenticator::new(db.clone(), settings.issuer.clone(), settings.client_auth.clone())?;
+        let (workers, queue) = settings.client_auth.argon2_pool_size();
+        let argon2 = Arc::new(crate::argon2_pool::Argon2Pool::new(workers, queue));
+        let mut failures = crate::auth_limits::FailureLimits::new(
+            settings.client_auth.max_failed_authentications_per_minute_per_address,
+            settings.client_auth.max_failed_authentications_per_minute,
+        );
+        if let Some(url) = &settings.redis_url {
+            failures = failures.shared_through_redis(
+                url,
+                &settings.redis_prefix,
+                Duration::from_millis(settings.redis_timeout_ms),
+            )?;
+        }
+        let client_auth = ClientAuthenticator::new(
+            db.clone(),
+            settings.issuer.clone(),
+            settings.client_auth.clone(),
+            Arc::clone(&argon2),
+            failures,
+        )?;
         let audit = crate::audit::AuditLog::start(db.clone());
         let policy = crate::policy::PolicyEngine::new(&settings.policy.time_zone).map_err(|e| anyhow::anyhow!(e))?;
         // The active set is in force before the first request.
@@ -121,8 +144,13 @@ impl Application {
             validator: access::Validator::new(settings.issuer.clone(), settings.tokens.verified_cache_entries),
             revocations,
             client_auth,
+            argon2,
             metrics: metrics_handle(),
             login_limits: LoginLimits::new(10, 30)?,
+            authorize_limits: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(settings.max_authorization_requests_per_minute_per_address.max(1))
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+            )),
             audit,
             registry: crate::grants::token_exchange::RegistryCache::new(Duration::from_millis(
                 settings.client_auth.client_cache_ttl_ms,
@@ -143,12 +171,16 @@ impl Application {
                 .build();
             App::new()
                 .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(crate::edge::refuse_control_characters))
                 .wrap(actix_web::middleware::from_fn(telemetry::record_request))
                 .wrap(telemetry::request_tracing())
                 .wrap(telemetry::security_headers())
                 .configure(routes)
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    let body = serde_json::json!({ "error": "invalid_request", "error_description": e.to_string() });
+                    let body = serde_json::json!({
+                        "error": "invalid_request",
+                        "error_description": crate::error::description_charset(&e.to_string()),
+                    });
                     actix_web::error::InternalError::from_response(e, actix_web::HttpResponse::BadRequest().json(body))
                         .into()
                 }))
@@ -245,7 +277,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The browser pages, inside the session middleware.
+/// The browser pages, inside the session middleware. Their paths are also in
+/// `interaction::PAGE_PATHS` (their refusals at the edge are pages).
 fn pages(cfg: &mut web::ServiceConfig) {
     use crate::interaction::{account, authorize, consent, login, logout};
     cfg.route("/authorize", web::get().to(authorize::get_authorize))
@@ -328,6 +361,7 @@ fn spawn_background(state: web::Data<AppState>) {
                 state.client_auth.housekeeping();
                 state.registry.purge();
                 state.login_limits.housekeeping();
+                state.authorize_limits.retain_recent();
                 if let Err(e) = state.db.prune_expired(now - 60).await {
                     tracing::warn!(error = %e, "pruning expired marks failed");
                 }

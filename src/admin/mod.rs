@@ -1,6 +1,12 @@
 //! The admin REST API (JSON). Callers present `Authorization: Bearer <token>`:
 //! either the bootstrap `admin_token` from configuration (compared in constant
-//! time) or an access token Deputy issued with the `deputy:admin` scope.
+//! time) or an access token that carries admin authority: Deputy issued it by
+//! `client_credentials` to a client acting for itself (`sub` = `client_id`, no
+//! `act`, no user grant), for the admin audience `{issuer}/admin` (RFC 8707: the
+//! client's registered resources must include it), with the `deputy:admin`
+//! scope, and that client is still registered with `deputy:admin`. A user's
+//! token, a delegated (exchanged) token or a token for another audience is
+//! never an admin token, whatever its scope (RFC 6750 §3.1 errors).
 //!
 //! - `GET  /admin/agents`, `POST /admin/agents` (register or update, same fields as the import file)
 //! - `POST /admin/agents/{id}/suspend` (the kill switch), `POST /admin/agents/{id}/resume`
@@ -23,13 +29,18 @@ use crate::storage::{agents, grants};
 
 pub const ADMIN_SCOPE: &str = "deputy:admin";
 
+/// The audience (RFC 8707 resource) of admin tokens: `{issuer}/admin`.
+pub fn admin_audience(issuer: &str) -> String {
+    format!("{issuer}/admin")
+}
+
 fn error(status: actix_web::http::StatusCode, code: &str, description: &str) -> HttpResponse {
     let mut res = HttpResponse::build(status);
     if status == actix_web::http::StatusCode::UNAUTHORIZED {
         res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"deputy-admin\""));
     }
     res.insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": code, "error_description": description }))
+        .json(json!({ "error": code, "error_description": crate::error::description_charset(description) }))
 }
 
 /// Who the admin caller is, or the response refusing them.
@@ -60,18 +71,35 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<String, HttpRe
         .validate(&state.keys, token, now)
         .await
         .map_err(|_| refuse())?;
-    if !claims
-        .scope
-        .as_deref()
-        .unwrap_or_default()
-        .split(' ')
-        .any(|s| s == ADMIN_SCOPE)
-    {
+    if claims.aud != admin_audience(&state.settings.issuer) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "this token is not for the admin API: its audience must be the issuer followed by /admin",
+        ));
+    }
+    let has_scope = |scope: Option<&str>| scope.unwrap_or_default().split(' ').any(|s| s == ADMIN_SCOPE);
+    // Admin authority belongs to a client acting for itself, never to a user's
+    // token or to a delegation, whatever scope those carry.
+    let own_client_token = claims.sub == claims.client_id && claims.act.is_none() && claims.grant_id.is_none();
+    if !own_client_token || !has_scope(claims.scope.as_deref()) {
         return Err(error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
-            "the deputy:admin scope is required",
+            "the admin API needs a client_credentials token with the deputy:admin scope",
         ));
+    }
+    let client_id = crate::domain::ClientId::parse(&claims.client_id).map_err(|_| refuse())?;
+    match state.client_auth.registration(&client_id).await {
+        Ok(Some(c)) if c.scope.contains(ADMIN_SCOPE) => {}
+        Ok(_) => {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "the client is no longer registered with the deputy:admin scope",
+            ))
+        }
+        Err(_) => return Err(unavailable()),
     }
     match state.revocations.is_revoked(&TokenRef::of(&claims)).await {
         Ok(false) => Ok(format!("client {}", claims.client_id)),
@@ -117,6 +145,17 @@ pub async fn post_agent(state: web::Data<AppState>, req: HttpRequest, body: web:
     if let Err(res) = authorize(&state, &req).await {
         return res;
     }
+    // Control characters are refused at the edge (STANDARDS rule 10), inside JSON
+    // strings too (a \u0000 escape decodes to a NUL the database refuses).
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+        if holds_control_character(&v) {
+            return error(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "a string holds a control character, which no field may",
+            );
+        }
+    }
     let spec: AgentSpec = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
@@ -145,6 +184,19 @@ pub async fn post_agent(state: web::Data<AppState>, req: HttpRequest, body: web:
             "invalid_request",
             &e.to_string(),
         ),
+    }
+}
+
+/// True if any string (or object key) in `v` holds a control character.
+fn holds_control_character(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => crate::form::has_control(s),
+        Value::Array(items) => items.iter().any(holds_control_character),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| crate::form::has_control(k) || holds_control_character(v)),
+        _ => false,
     }
 }
 

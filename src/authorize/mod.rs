@@ -27,6 +27,8 @@ use crate::tokens::random_id;
 
 /// How long a pending request may wait for sign-in and consent.
 pub const REQUEST_TTL_SECS: i64 = 600;
+/// The longest `state` accepted (bytes of UTF-8), returned exactly as given.
+pub const MAX_STATE_BYTES: usize = 8192;
 /// Authorization codes live at most 60 s (STANDARDS rule 7; RFC 6749 §4.1.2 says ≤ 10 min).
 pub const CODE_TTL_SECS: i64 = 60;
 
@@ -91,7 +93,11 @@ fn error_redirect(base: &str, issuer: &str, state: Option<&str>, error: &str, de
             issuer,
             &[
                 ("error", Some(error)),
-                ("error_description", Some(description)),
+                // The same charset as at the token endpoint (RFC 6749 §4.1.2.1).
+                (
+                    "error_description",
+                    Some(&crate::error::description_charset(description)),
+                ),
                 ("state", state),
             ],
         ),
@@ -220,12 +226,14 @@ pub async fn start(db: &Db, issuer: &str, form: &Form, now: i64) -> Result<AuthR
         Some(a) => Some(requested_actor(db, &client, a).await?.map_err(|(e, d)| fail(e, &d))?),
         None => None,
     };
+    // Clients keep real data in `state` (encoded return URLs, signed blobs): up to
+    // 8 KiB, returned byte for byte. nonce and login_hint need less.
+    if state.is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+        return Err(fail("invalid_request", "state is limited to 8192 bytes"));
+    }
     let too_long = |v: Option<&str>| v.is_some_and(|v| v.len() > 512);
-    if too_long(state) || too_long(form.get("nonce")) || too_long(form.get("login_hint")) {
-        return Err(fail(
-            "invalid_request",
-            "state, nonce and login_hint are limited to 512 characters",
-        ));
+    if too_long(form.get("nonce")) || too_long(form.get("login_hint")) {
+        return Err(fail("invalid_request", "nonce and login_hint are limited to 512 bytes"));
     }
     let row = AuthRequestRow {
         request_id: random_id(),
@@ -282,7 +290,7 @@ pub fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            other => return Err(format!("prompt value {other:?} is not supported")),
+            other => return Err(format!("prompt value '{other}' is not supported")),
         }
     }
     if prompt.none && (prompt.login || prompt.consent) {

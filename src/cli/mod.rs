@@ -109,6 +109,13 @@ pub fn run() -> anyhow::Result<()> {
     };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     telemetry::init_logging(&settings.log_format);
+    let ignored = crate::config::ignored_environment();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            variables = %ignored.join(", "),
+            "ignoring environment variables of the shapes Kubernetes injects for a service named deputy"
+        );
+    }
     match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => {

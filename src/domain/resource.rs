@@ -12,12 +12,12 @@ impl ResourceUri {
         if s.len() > 2048 {
             return Err("resource is longer than 2048 characters".into());
         }
-        let url = url::Url::parse(s).map_err(|_| format!("resource {s:?} is not an absolute URI"))?;
+        let url = url::Url::parse(s).map_err(|_| format!("resource '{s}' is not an absolute URI"))?;
         if url.fragment().is_some() || s.contains('#') {
             return Err("resource must not contain a fragment".into());
         }
         if url.cannot_be_a_base() && url.scheme() != "urn" {
-            return Err(format!("resource {s:?} is not an absolute URI"));
+            return Err(format!("resource '{s}' is not an absolute URI"));
         }
         Ok(ResourceUri(s.to_owned()))
     }

@@ -23,7 +23,7 @@ impl Scope {
                 .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
             {
                 return Err(format!(
-                    "scope token {token:?} has a character RFC 6749 §3.3 does not allow"
+                    "scope token '{token}' has a character RFC 6749 section 3.3 does not allow"
                 ));
             }
             if token.len() > 128 {

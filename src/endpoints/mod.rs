@@ -102,6 +102,7 @@ pub async fn token_request(
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?
         .to_owned();
     let now = crate::clock::now();
-    let caller = state.client_auth.authenticate(creds, now).await?;
+    let source = req.peer_addr().map(|a| a.ip());
+    let caller = state.client_auth.authenticate(creds, source, now).await?;
     Ok((caller, token, now))
 }

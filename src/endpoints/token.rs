@@ -21,7 +21,8 @@ pub async fn post_token(
     let creds = Credentials::extract(authorization_header(&req)?, &form)?;
     let request = TokenRequest::parse(&form)?;
     let now = clock::now();
-    let client = state.client_auth.authenticate(creds, now).await?;
+    let source = req.peer_addr().map(|a| a.ip());
+    let client = state.client_auth.authenticate(creds, source, now).await?;
     let keys = state.keys.current();
     let ctx = GrantContext {
         db: &state.db,

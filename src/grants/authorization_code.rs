@@ -86,6 +86,7 @@ pub async fn grant(
             family: None,
             refresh_expires_at: None,
             claim: Claim::Code(&hash),
+            refresh_scope: None,
         },
         now,
     )

@@ -69,7 +69,7 @@ impl TokenRequest {
                 let code_verifier = required("code_verifier")?;
                 if !crate::authorize::valid_verifier(&code_verifier) {
                     return Err(OAuthError::InvalidRequest(
-                        "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)".into(),
+                        "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 section 4.1)".into(),
                     ));
                 }
                 Ok(TokenRequest::AuthorizationCode(authorization_code::Request {
@@ -89,7 +89,7 @@ impl TokenRequest {
                 resource: parse_resource(form)?,
             })),
             other => Err(OAuthError::UnsupportedGrantType(format!(
-                "grant_type {other:?} is not supported"
+                "grant_type '{other}' is not supported"
             ))),
         }
     }
@@ -228,6 +228,9 @@ pub struct UserIssue<'a> {
     /// The refresh-token family to continue (refresh grant), or None for a new one.
     pub family: Option<&'a str>,
     pub refresh_expires_at: Option<i64>,
+    /// The scope of the refresh token to issue, when it differs from the access
+    /// token's (a refresh keeps its family's scope, RFC 6749 §6); None: `scope`.
+    pub refresh_scope: Option<&'a Scope>,
     /// The agent the user approved to act with these tokens (from the code or the refresh token).
     pub may_act: Option<&'a str>,
     /// RFC 9396 details for the access token (approved, or narrowed at a refresh).
@@ -373,8 +376,9 @@ pub async fn issue_for_user(
     } else {
         None
     };
+    let refresh_scope = u.refresh_scope.unwrap_or(u.scope);
     let (refresh_token, refresh_row) =
-        if u.scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken) {
+        if refresh_scope.contains("offline_access") && client.allows_grant(GrantType::RefreshToken) {
             let token = random_id() + &random_id();
             let family = u.family.map(str::to_owned).unwrap_or_else(random_id);
             let row = RefreshRow {
@@ -383,7 +387,7 @@ pub async fn issue_for_user(
                 grant_id: grant.id.clone(),
                 client_id: client.id.as_str().to_owned(),
                 user_id: user.id.as_str().to_owned(),
-                scope: u.scope.to_string(),
+                scope: refresh_scope.to_string(),
                 resource: u.resource.map(str::to_owned),
                 auth_time: u.auth_time,
                 access_jti: claims.jti.clone(),

@@ -1,9 +1,13 @@
 //! RFC 6749 §6 refresh token grant with rotation (RFC 9700 §4.14.2): each use
 //! returns a new refresh token of the same family; presenting a used one
 //! revokes the whole family and the access tokens it issued. The scope may only
-//! narrow. The grant behind the family must still be active. The old token is
-//! used up in the transaction that stores the new one, so a reuse racing with
-//! the rotation always finds the new token to revoke.
+//! narrow, and narrows the access token only: the new refresh token keeps the
+//! old one's scope (§6: "the refresh token scope MUST be identical to that of
+//! the refresh token included by the client"), so rotation continues even when
+//! the narrower scope leaves out `offline_access`. The grant behind the family
+//! must still be active. The old token is used up in the transaction that
+//! stores the new one, so a reuse racing with the rotation always finds the new
+//! token to revoke.
 
 use super::{issue_for_user, stored_details, GrantContext, TokenResponse, UserIssue};
 use crate::authorize::hash_code;
@@ -51,11 +55,11 @@ pub async fn grant(
     let scope = match &req.scope {
         Some(s) if !s.is_subset(&original) => {
             return Err(OAuthError::InvalidScope(
-                "a refresh may not widen the scope (RFC 6749 §6)".into(),
+                "a refresh may not widen the scope (RFC 6749 section 6)".into(),
             ))
         }
         Some(s) => s.clone(),
-        None => original,
+        None => original.clone(),
     };
     if row.used || row.revoked {
         return Err(reused(ctx, &row, now).await);
@@ -90,6 +94,7 @@ pub async fn grant(
             family: Some(&row.family_id),
             refresh_expires_at: Some(row.expires_at),
             claim: Claim::Refresh(&hash),
+            refresh_scope: Some(&original),
         },
         now,
     )

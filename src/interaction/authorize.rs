@@ -11,18 +11,33 @@ use crate::form::Form;
 use crate::startup::AppState;
 
 pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest, session: Session) -> HttpResponse {
-    start(&state, &session, req.query_string().as_bytes()).await
+    start(&state, &req, &session, req.query_string().as_bytes()).await
 }
 
 /// OIDC Core §3.1.2.1: the authorization endpoint accepts POST (form-encoded) as well.
-pub async fn post_authorize(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
+pub async fn post_authorize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    body: web::Bytes,
+) -> HttpResponse {
     if body.len() > 16 * 1024 {
         return authorize_error(AuthorizeError::Page("The request is too large.".into()));
     }
-    start(&state, &session, &body).await
+    start(&state, &req, &session, &body).await
 }
 
-async fn start(state: &AppState, session: &Session, params: &[u8]) -> HttpResponse {
+async fn start(state: &AppState, req: &HttpRequest, session: &Session, params: &[u8]) -> HttpResponse {
+    // Every valid request is stored for ten minutes: bound what one address can make us hold.
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        if state.authorize_limits.check_key(&ip).is_err() {
+            return super::error_page(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in requests",
+                "Too many sign-in requests came from your network. Wait a minute, then try again.",
+            );
+        }
+    }
     let now = clock::now();
     let form = match Form::parse(params) {
         Ok(f) => f,

@@ -1,13 +1,16 @@
 //! OpenID Connect RP-Initiated Logout 1.0: `GET /logout` with a valid
-//! `id_token_hint` and a registered `post_logout_redirect_uri` signs out and
-//! returns to the client; otherwise the user confirms with a POST (CSRF-checked).
+//! `id_token_hint` naming the signed-in user (§2: the hint's `sub` is the
+//! End-User's) and a registered `post_logout_redirect_uri` signs out and
+//! returns to the client; otherwise the user confirms with a POST
+//! (CSRF-checked). An ID token of someone else, an old one picked up anywhere,
+//! must not sign this browser's user out behind their back (§6).
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
 use super::pages::{LogoutPage, SignedOutPage};
-use super::{csrf_ok, csrf_refused, csrf_token, field, html, page_form, see_other};
+use super::{authorize_error, csrf_ok, csrf_refused, csrf_token, current_user, field, html, page_form, see_other};
 use crate::domain::ClientId;
 use crate::startup::AppState;
 use crate::storage::clients;
@@ -26,8 +29,14 @@ pub async fn get_logout(state: web::Data<AppState>, q: web::Query<LogoutQuery>, 
         .id_token_hint
         .as_deref()
         .and_then(|t| id_token::read_hint(&keys, &state.settings.issuer, t));
-    if let (Some((_, aud)), Some(uri)) = (hint, q.post_logout_redirect_uri.as_deref()) {
-        if let Ok(cid) = ClientId::parse(&aud) {
+    if let (Some((sub, aud)), Some(uri)) = (hint, q.post_logout_redirect_uri.as_deref()) {
+        let signed_in = match current_user(&state, &session).await {
+            Ok(u) => u,
+            Err(e) => return authorize_error(e),
+        };
+        // Nobody signed in: nothing to protect. Someone else signed in: confirm.
+        let same_user = signed_in.is_none_or(|(u, _)| u.id.as_str() == sub);
+        if let (true, Ok(cid)) = (same_user, ClientId::parse(&aud)) {
             let client = state.db.run(move |c| clients::get(c, &cid)).await.ok().flatten();
             if client.is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri)) {
                 session.purge();

@@ -72,6 +72,22 @@ pub fn authorize_error(e: AuthorizeError) -> HttpResponse {
     }
 }
 
+/// The paths of the browser pages (the `pages` routes of `startup`): their
+/// refusals are HTML pages, not JSON.
+pub const PAGE_PATHS: &[&str] = &[
+    "/authorize",
+    "/authorize/continue",
+    "/login",
+    "/consent",
+    "/account",
+    "/account/grants/revoke",
+    "/logout",
+];
+
+pub fn is_page(path: &str) -> bool {
+    PAGE_PATHS.contains(&path)
+}
+
 const UID: &str = "uid";
 const AUTH_TIME: &str = "auth_time";
 const CSRF: &str = "csrf";
@@ -142,7 +158,26 @@ pub fn page_form(body: &[u8]) -> Result<Vec<(String, String)>, HttpResponse> {
             "The form sent was too large.",
         ));
     }
-    Ok(url::form_urlencoded::parse(body).into_owned().collect())
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    // Control characters are refused in every field (STANDARDS rule 10), except
+    // the password: it is never stored, logged or shown, only hashed, and a
+    // password set from the CLI may hold a tab; refusing it would lock its user out.
+    if fields
+        .iter()
+        .any(|(k, v)| crate::form::has_control(k) || (k != "password" && crate::form::has_control(v)))
+    {
+        return Err(control_characters_page());
+    }
+    Ok(fields)
+}
+
+/// The page answering a request that holds a control character.
+pub fn control_characters_page() -> HttpResponse {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This request cannot continue",
+        "The request holds a control character, which Deputy does not accept. Go back and try again.",
+    )
 }
 
 pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {

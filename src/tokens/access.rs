@@ -70,7 +70,7 @@ pub async fn validate(keys: &Keys, issuer: &str, token: &str, now: i64) -> Resul
     let (claims, header) = verify_with_refresh(keys, token, Alg::ES256).await?;
     let typ = header.token_type().unwrap_or_default();
     if !typ.eq_ignore_ascii_case(TYP) && !typ.eq_ignore_ascii_case("application/at+jwt") {
-        return Err(TokenError::Claims(format!("typ {typ:?} is not at+jwt")));
+        return Err(TokenError::Claims(format!("typ '{typ}' is not at+jwt")));
     }
     let nbf = match claims.get("nbf") {
         None => None,

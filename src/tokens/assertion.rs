@@ -11,6 +11,15 @@ use super::{refuse_embedded_keys, TokenError, CLOCK_SKEW_SECS, MAX_JWT_LEN};
 /// Algorithms a client may sign assertions with. Never `none`, never HMAC.
 pub const ALGS: &[&str] = &["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"];
 
+/// The key under which an assertion's `jti` is consumed (STANDARDS rule 3).
+/// Client assertions and actor assertions share this one space: a JWT accepted
+/// as one is refused as the other, whichever came first (both are "a signed
+/// statement by `iss`", and one statement proves one thing once). The key is
+/// the issuer and the `jti`; the assertion lives until its `exp`, and so does the mark.
+pub fn replay_key(iss: &str, jti: &str) -> String {
+    format!("assertion:{iss}:{jti}")
+}
+
 #[derive(Debug)]
 pub struct Assertion {
     pub jti: String,
@@ -94,7 +103,7 @@ pub fn validate(
             t.as_str(),
             "jwt" | "client-authentication+jwt" | "application/client-authentication+jwt"
         ) {
-            return Err(TokenError::Claims(format!("typ {typ:?} is not a client assertion")));
+            return Err(TokenError::Claims(format!("typ '{typ}' is not a client assertion")));
         }
     }
     let claims = payload.claims_set();

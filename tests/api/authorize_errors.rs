@@ -705,6 +705,44 @@ async fn a_public_client_redeems_with_pkce_alone_but_a_confidential_client_needs
             ],
         )
         .await;
-    assert_eq!((r.status, r.error()), (401, "invalid_client"), "{:?}", r.body);
+    assert_eq!((r.status, r.error()), (400, "invalid_client"), "{:?}", r.body);
     assert!(r.body.get("access_token").is_none());
+}
+
+#[tokio::test]
+async fn a_state_of_four_kib_with_non_ascii_text_comes_back_byte_for_byte() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let b = Browser::new(&app);
+    let unit = "\u{e9}tat \u{2603} \u{1f642} &=+/?%#;ab";
+    let mut state = String::new();
+    while state.len() + unit.len() <= 4096 {
+        state.push_str(unit);
+    }
+    state.push_str(&"x".repeat(4096 - state.len()));
+    assert_eq!(state.len(), 4096);
+
+    let p = pkce();
+    let location = authorize_in(&b, &AuthRequest::rp(&p.challenge).set("state", &state)).await;
+    assert_eq!(query_param(&location, "state").as_deref(), Some(state.as_str()));
+    let r = redeem(&app, &code_of(&app, &location), &p.verifier).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    // An error response carries it back as well.
+    let refused = AuthRequest::rp(&p.challenge)
+        .set("state", &state)
+        .set("response_mode", "fragment");
+    let (status, location, body) = b.get(&refused.path()).await;
+    assert_eq!(status, 303, "{body}");
+    let location = location.expect("redirect");
+    assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(query_param(&location, "state").as_deref(), Some(state.as_str()));
+
+    // Beyond 8 KiB it is refused (and still returned).
+    let big = "s".repeat(8193);
+    let (status, location, body) = b.get(&AuthRequest::rp(&p.challenge).set("state", &big).path()).await;
+    assert_eq!(status, 303, "{body}");
+    let location = location.expect("redirect");
+    assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(query_param(&location, "state").as_deref(), Some(big.as_str()));
 }

@@ -134,7 +134,7 @@ async fn a_bad_import_file_fails_loudly_and_changes_nothing() {
         (
             "a client with a relative resource",
             changes.clone() + &client_toml("third", "third-secret-0123456789", "read", "/relative"),
-            vec!["client third", "\"/relative\" is not an absolute URI"],
+            vec!["client third", "'/relative' is not an absolute URI"],
         ),
         (
             "a client with a fragment in its resource",

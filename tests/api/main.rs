@@ -3,16 +3,19 @@
 
 mod helpers;
 
+mod admin_authority;
 mod audit_trail;
 mod authorization_details;
 mod authorize_errors;
 mod browser_flow;
 mod cli;
+mod client_auth_load;
 mod client_credentials;
 mod discovery;
 mod e2e_agents;
 mod e2e_browser;
 mod exchange_subjects;
+mod hostile_input;
 mod introspection;
 mod keys;
 mod kill_switch;

@@ -179,7 +179,7 @@ async fn a_sign_in_without_this_sessions_csrf_token_is_refused_and_signs_nobody_
 }
 
 #[tokio::test]
-async fn wrong_passwords_get_a_401_page_and_ten_failures_throttle_that_username_only() {
+async fn wrong_passwords_get_a_401_page_and_ten_failures_throttle_that_username_from_that_address_only() {
     let app = spawn_app().await;
     seed(&app).await;
     seed_bob(&app).await;
@@ -221,6 +221,26 @@ async fn wrong_passwords_get_a_401_page_and_ten_failures_throttle_that_username_
         .post(
             "/login",
             &[("csrf", &csrf), ("username", "bob"), ("password", BOB_PASSWORD)],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/account")), "{page}");
+
+    // alice herself, from another address, is not locked out by those failures.
+    let elsewhere = Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+            .build()
+            .expect("client"),
+        base: app.address.clone(),
+    };
+    let (_, _, page) = elsewhere.get("/login").await;
+    let csrf = hidden(&page, "csrf");
+    let (status, location, page) = elsewhere
+        .post(
+            "/login",
+            &[("csrf", &csrf), ("username", "alice"), ("password", PASSWORD)],
         )
         .await;
     assert_eq!((status, location.as_deref()), (303, Some("/account")), "{page}");
@@ -531,6 +551,42 @@ async fn logging_out_needs_a_confirmation_or_a_valid_id_token_hint_with_a_regist
 }
 
 #[tokio::test]
+async fn an_id_token_hint_of_another_user_gets_the_confirm_page_not_a_silent_sign_out() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    seed_bob(&app).await;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let logout = |hint: &str| {
+        format!(
+            "/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye",
+            enc("https://rp.example/bye")
+        )
+    };
+    // Bob's ID token, from his own browser.
+    let bob = Browser::new(&app);
+    let p = pkce();
+    let location =
+        crate::authorize_errors::authorize_as(&bob, &AuthRequest::rp(&p.challenge), "bob", BOB_PASSWORD).await;
+    let r =
+        crate::authorize_errors::redeem(&app, &crate::authorize_errors::code_of(&app, &location), &p.verifier).await;
+    let bobs_hint = str_of(&r.body, "id_token").to_owned();
+
+    // Alice is signed in; a link with Bob's ID token does not sign her out.
+    let alice = Browser::new(&app);
+    let tokens = rp_tokens(&app, &alice).await;
+    let (status, location, page) = alice.get(&logout(&bobs_hint)).await;
+    assert_eq!((status, location), (200, None), "{page}");
+    assert!(page.contains("action=\"/logout\""), "{page}");
+    assert!(signed_in(&alice).await, "still signed in");
+
+    // Her own ID token does, straight back to the RP.
+    let (status, location, _) = alice.get(&logout(str_of(&tokens, "id_token"))).await;
+    assert_eq!(status, 303);
+    assert!(location.expect("Location").starts_with("https://rp.example/bye?"));
+    assert!(!signed_in(&alice).await, "signed out");
+}
+
+#[tokio::test]
 async fn a_page_missing_its_parameters_answers_with_an_error_page() {
     let app = crate::helpers::spawn_app().await;
     for path in ["/consent", "/authorize/continue", "/consent?request="] {
@@ -552,4 +608,37 @@ async fn a_page_missing_its_parameters_answers_with_an_error_page() {
         assert!(ctype.starts_with("text/html"), "{path}: an HTML page, not {ctype:?}");
         assert!(body.contains("<main>"), "{path}: {body}");
     }
+}
+
+#[tokio::test]
+async fn authorization_requests_are_limited_per_address() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::RedisChoice::ByBackend, |s| {
+        s.max_authorization_requests_per_minute_per_address = 3;
+    })
+    .await;
+    seed(&app).await;
+    let b = Browser::new(&app);
+    let p = pkce();
+    let path = AuthRequest::rp(&p.challenge).path();
+    for i in 0..3 {
+        let (status, location, page) = b.get(&path).await;
+        assert_eq!(status, 303, "request {i}: {page}");
+        assert!(location.is_some_and(|l| l.starts_with("/login?request=")));
+    }
+    let (status, location, page) = b.get(&path).await;
+    assert_eq!((status, location), (429, None), "{page}");
+    assert!(page.contains("Too many sign-in requests"), "{page}");
+
+    // Another address is not affected.
+    let elsewhere = Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
+            .build()
+            .expect("client"),
+        base: app.address.clone(),
+    };
+    let (status, _, page) = elsewhere.get(&path).await;
+    assert_eq!(status, 303, "{page}");
 }

@@ -1,7 +1,8 @@
 //! RFC 7523 §2.2 / §3 client authentication with a signed JWT (`private_key_jwt`,
 //! OIDC Core §9): `iss` = `sub` = the client, `aud` the issuer as a string, a
 //! short `exp`, a `jti` used once, a signature by a registered key. Anything
-//! else is 401 `invalid_client`.
+//! else is `invalid_client`: 400 without a challenge, since the client did not
+//! use the Authorization header (RFC 6749 §5.2).
 
 use base64::Engine;
 use josekit::jwk::Jwk;
@@ -114,7 +115,8 @@ async fn post_assertion(app: &TestApp, assertion: &str, client_id: Option<&str>)
 
 #[track_caller]
 fn assert_invalid_client(r: &Reply, case: &str) {
-    assert_eq!(r.status, 401, "{case}: {:?}", r.body);
+    assert_eq!(r.status, 400, "{case}: {:?}", r.body);
+    assert_eq!(r.header("www-authenticate"), None, "{case}: no Basic challenge");
     assert_eq!(r.error(), "invalid_client", "{case}: {:?}", r.body);
     assert!(r.body.get("access_token").is_none(), "{case}");
     assert_eq!(r.header("cache-control"), Some("no-store"), "{case}");
@@ -147,6 +149,8 @@ async fn an_assertion_within_the_limits_is_accepted() {
     let now = deputy::clock::now();
     let cases: Vec<(&str, Value, Value)> = vec![
         ("exp 290 s ahead", es256_header(KID), json!({ "exp": now + 290 })),
+        // The default limit is an hour, as client libraries sign for (the jti is held until exp).
+        ("exp 3590 s ahead", es256_header(KID), json!({ "exp": now + 3590 })),
         (
             "iat 5 s in the future (clock skew)",
             es256_header(KID),
@@ -233,7 +237,7 @@ async fn two_instances_racing_with_one_assertion_issue_one_token() {
 }
 
 #[tokio::test]
-async fn assertions_that_break_rfc_7523_are_401_invalid_client() {
+async fn assertions_that_break_rfc_7523_are_invalid_client() {
     let app = spawn_app().await;
     let key = new_key(KID);
     register(&app, CLIENT, &key).await;
@@ -281,7 +285,7 @@ async fn assertions_that_break_rfc_7523_are_401_invalid_client() {
             signed(json!({ "iss": "other-signer", "sub": "other-signer" })),
         ),
         ("expired", signed(json!({ "exp": now - 10, "iat": now - 70 }))),
-        ("exp more than 300 s ahead", signed(json!({ "exp": now + 310 }))),
+        ("exp more than 3600 s ahead", signed(json!({ "exp": now + 3610 }))),
         ("exp missing", signed(json!({ "exp": null }))),
         ("exp is a string", signed(json!({ "exp": (now + 60).to_string() }))),
         ("jti missing", signed(json!({ "jti": null }))),
@@ -395,7 +399,9 @@ async fn a_private_key_jwt_client_cannot_use_a_secret_or_no_authentication() {
     let r = app
         .post_form("/token", Some(&basic(CLIENT, "some-secret-0123456789")), &[cc])
         .await;
-    assert_invalid_client(&r, "client_secret_basic");
+    // Tried with the Authorization header: 401 with a Basic challenge.
+    assert_eq!((r.status, r.error()), (401, "invalid_client"), "{:?}", r.body);
+    assert!(r.header("www-authenticate").is_some_and(|c| c.starts_with("Basic ")));
     let r = app
         .post_form(
             "/token",
@@ -419,4 +425,139 @@ async fn a_secret_client_cannot_authenticate_with_an_assertion() {
         let r = post_assertion(&app, &assertion, client_id).await;
         assert_invalid_client(&r, &format!("client_id {client_id:?}"));
     }
+}
+
+#[tokio::test]
+async fn a_deployment_may_set_a_shorter_assertion_lifetime() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::RedisChoice::ByBackend, |s| {
+        s.client_auth.max_assertion_lifetime_secs = 300;
+    })
+    .await;
+    let key = new_key(KID);
+    register(&app, CLIENT, &key).await;
+    let now = deputy::clock::now();
+    let with_exp = |exp: i64| {
+        let mut claims = good_claims(&app, CLIENT);
+        claims.insert("exp".into(), exp.into());
+        sign(&key, &es256_header(KID), &Value::Object(claims))
+    };
+    let r = post_assertion(&app, &with_exp(now + 310), Some(CLIENT)).await;
+    assert_invalid_client(&r, "exp beyond the configured 300 s");
+    let r = post_assertion(&app, &with_exp(now + 290), Some(CLIENT)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+/// An agent whose OAuth client is itself (`private_key_jwt` with the agent's key),
+/// so that one JWT is well-formed as both a client and an actor assertion.
+async fn agent_signing_as_its_own_client(app: &TestApp) -> crate::token_exchange::AgentKey {
+    use crate::token_exchange::{toml_inline, AgentKey, EXCHANGE};
+    let key = AgentKey::new("selfsigner");
+    let jwks = toml_inline(&key.public);
+    app.import(&format!(
+        r#"
+[[clients]]
+client_id = "selfsigner"
+client_name = "Self-signing agent"
+token_endpoint_auth_method = "private_key_jwt"
+jwks = {{ keys = [{jwks}] }}
+grant_types = ["client_credentials", "{EXCHANGE}"]
+scope = "read"
+resources = ["{API}"]
+
+[[agents]]
+agent_id = "selfsigner"
+client_id = "selfsigner"
+name = "Self-signing agent"
+publisher = "Acme Agents"
+allowed_scopes = "read"
+allowed_audiences = ["{API}"]
+max_token_ttl = 60
+max_delegation_depth = 1
+jwks = {{ keys = [{jwks}] }}
+"#
+    ))
+    .await;
+    key
+}
+
+async fn exchange_with_actor_assertion(
+    app: &TestApp,
+    key: &crate::token_exchange::AgentKey,
+    subject: &str,
+    actor: &str,
+) -> Reply {
+    use crate::token_exchange::{AT, EXCHANGE};
+    let client_assertion = key.assertion(&app.settings.issuer);
+    app.post_form(
+        "/token",
+        None,
+        &[
+            ("grant_type", EXCHANGE),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &client_assertion),
+            ("subject_token", subject),
+            ("subject_token_type", AT),
+            ("actor_token", actor),
+            ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn one_jwt_is_never_both_a_client_assertion_and_an_actor_assertion() {
+    let app = spawn_app().await;
+    crate::browser_flow::seed(&app).await;
+    let key = agent_signing_as_its_own_client(&app).await;
+    // Any user token Deputy issued: the actor is proven before consent is looked at.
+    let b = crate::browser_flow::Browser::new(&app);
+    let tokens = crate::authorize_errors::rp_tokens(&app, &b).await;
+    let subject = tokens["access_token"].as_str().expect("user token");
+    let cc = |assertion: &str| {
+        [
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
+            ("client_assertion", assertion.to_owned()),
+        ]
+    };
+
+    // Used as a client assertion first: then refused as an actor assertion.
+    let first = key.assertion(&app.settings.issuer);
+    let params = cc(&first);
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app.post_form("/token", None, &params).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = exchange_with_actor_assertion(&app, &key, subject, &first).await;
+    assert_eq!((r.status, r.error()), (400, "invalid_request"), "{:?}", r.body);
+    assert!(
+        r.body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("jti replay")),
+        "{:?}",
+        r.body
+    );
+
+    // Used as an actor assertion first (the exchange is refused later, for want of
+    // consent, but the assertion is spent): then refused as a client assertion.
+    let second = key.assertion(&app.settings.issuer);
+    let r = exchange_with_actor_assertion(&app, &key, subject, &second).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(
+        !r.body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("jti replay")),
+        "{:?}",
+        r.body
+    );
+    let params = cc(&second);
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app.post_form("/token", None, &params).await;
+    assert_invalid_client(&r, "an actor assertion presented as a client assertion");
+    assert!(
+        r.body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("jti replay")),
+        "{:?}",
+        r.body
+    );
 }

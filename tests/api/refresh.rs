@@ -324,3 +324,38 @@ async fn a_refresh_token_from_a_second_authorization_is_a_separate_family() {
     assert_eq!(other.status, 200, "another family is untouched: {:?}", other.body);
     assert!(active(&app, &rp(), str_of(&second.body, "access_token")).await);
 }
+
+#[tokio::test]
+async fn a_refresh_narrowed_without_offline_access_still_rotates_and_keeps_the_refresh_scope() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let b = Browser::new(&app);
+    let t0 = rp_tokens(&app, &b).await;
+    let r0 = str_of(&t0, "refresh_token");
+
+    // RFC 6749 §6: the access token gets the narrower scope; a new refresh token
+    // is issued (rotation) with the scope of the one presented.
+    let narrow = refresh(&app, &rp(), r0, Some("read")).await;
+    assert_eq!(narrow.status, 200, "{:?}", narrow.body);
+    assert_eq!(str_of(&narrow.body, "scope"), "read");
+    let (_, claims) = crate::helpers::verify_with_jwks(&app, str_of(&narrow.body, "access_token")).await;
+    assert_eq!(claims["scope"], "read");
+    let r1 = str_of(&narrow.body, "refresh_token");
+    assert_ne!(r1, r0);
+
+    // The old one is spent; the new one still carries the whole original scope.
+    let wide = refresh(&app, &rp(), r1, None).await;
+    assert_eq!(wide.status, 200, "{:?}", wide.body);
+    assert_eq!(
+        scopes(str_of(&wide.body, "scope")),
+        scopes("openid offline_access read")
+    );
+    assert!(wide.body["refresh_token"].is_string(), "{:?}", wide.body);
+    let again = refresh(&app, &rp(), r0, None).await;
+    assert_eq!(
+        (again.status, again.error()),
+        (400, "invalid_grant"),
+        "{:?}",
+        again.body
+    );
+}

@@ -84,13 +84,13 @@ async fn an_unknown_client_and_a_wrong_secret_get_the_same_answer() {
     let post = |id: &'static str| [grant, ("client_id", id), ("client_secret", "wrong-secret-0123456789")];
     let wrong = app.post_form("/token", None, &post("poster")).await;
     let unknown = app.post_form("/token", None, &post("nobody-either")).await;
-    assert_refused(&wrong, 401, "invalid_client", "wrong secret (post)");
-    assert_refused(&unknown, 401, "invalid_client", "unknown client (post)");
+    assert_refused(&wrong, 400, "invalid_client", "wrong secret (post)");
+    assert_refused(&unknown, 400, "invalid_client", "unknown client (post)");
     assert_eq!(wrong.body, unknown.body);
 }
 
 #[tokio::test]
-async fn a_request_without_client_authentication_is_401_invalid_client() {
+async fn a_request_without_client_authentication_is_400_invalid_client_without_a_challenge() {
     let app = spawn_app().await;
     let client = app.client("svc", "read", &[API]).await;
     let cases: &[(&str, &[(&str, &str)])] = &[
@@ -110,7 +110,9 @@ async fn a_request_without_client_authentication_is_401_invalid_client() {
     ];
     for (case, params) in cases {
         let r = app.post_form("/token", None, params).await;
-        assert_refused(&r, 401, "invalid_client", case);
+        // RFC 6749 §5.2: 401 and a challenge only when the Authorization header was tried.
+        assert_refused(&r, 400, "invalid_client", case);
+        assert_eq!(r.header("www-authenticate"), None, "{case}");
     }
     still_gets_a_token(&app, &client).await;
 }
@@ -171,7 +173,7 @@ async fn a_client_secret_basic_client_using_client_secret_post_is_invalid_client
             ],
         )
         .await;
-    assert_refused(&r, 401, "invalid_client", "registered method is client_secret_basic");
+    assert_refused(&r, 400, "invalid_client", "registered method is client_secret_basic");
     // The registered method still works.
     still_gets_a_token(&app, &(id, secret)).await;
 }
@@ -216,7 +218,6 @@ async fn a_scope_beyond_the_registration_or_malformed_is_invalid_scope() {
         "a\\b",
         " read",
         "read ",
-        "read\twrite",
         "lecture\u{e9}",
     ] {
         let r = app
@@ -228,6 +229,15 @@ async fn a_scope_beyond_the_registration_or_malformed_is_invalid_scope() {
             .await;
         assert_refused(&r, 400, "invalid_scope", &format!("scope {scope:?}"));
     }
+    // A control character is refused at the edge, before the scope is read.
+    let r = app
+        .post_form(
+            "/token",
+            Some(&auth),
+            &[("grant_type", "client_credentials"), ("scope", "read\twrite")],
+        )
+        .await;
+    assert_refused(&r, 400, "invalid_request", "scope with a tab");
     still_gets_a_token(&app, &client).await;
 }
 

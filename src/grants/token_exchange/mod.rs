@@ -134,7 +134,7 @@ async fn prove_actor(
             .ok_or_else(|| bad("the agent has no registered keys".into()))?;
         let a = assertion::validate(&req.actor_token, jwks, &agent.id, ctx.issuer, now, 300)
             .map_err(|e| bad(e.to_string()))?;
-        let key = format!("actor_assertion:{}:{}", agent.id, a.jti);
+        let key = assertion::replay_key(&agent.id, &a.jti);
         if !ctx.db.run(move |c| jtis::consume(c, &key, a.exp)).await? {
             return Err(bad("this actor assertion was already used (jti replay)".into()));
         }

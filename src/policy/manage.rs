@@ -185,7 +185,7 @@ fn default_ttl() -> i64 {
 /// Decides a hypothetical request; issues nothing.
 pub async fn check(db: &Db, engine: &PolicyEngine, req: CheckRequest, now: i64) -> Result<Verdict, PolicyError> {
     let bad = PolicyError::BadRequest;
-    let action = Action::parse(&req.action).ok_or_else(|| bad(format!("unknown action {:?}", req.action)))?;
+    let action = Action::parse(&req.action).ok_or_else(|| bad(format!("unknown action '{}'", req.action)))?;
     let scope = Scope::parse(&req.scope).map_err(bad)?;
     let details = req
         .authorization_details

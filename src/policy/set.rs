@@ -86,7 +86,13 @@ pub fn compile(source: &str, default_deny: bool, version: i64) -> Result<Compile
             "the policy source nests brackets deeper than {MAX_NESTING}"
         )]);
     }
-    let parsed = PolicySet::from_str(source).map_err(|e| vec![format!("{e:?}")])?;
+    let parsed = PolicySet::from_str(source).map_err(|e| {
+        let mut all: Vec<String> = e.iter().map(|err| err.to_string()).collect();
+        if all.is_empty() {
+            all.push(e.to_string());
+        }
+        all
+    })?;
     if parsed.num_of_templates() > 0 {
         return Err(vec!["policy templates are not supported: write each policy out".into()]);
     }

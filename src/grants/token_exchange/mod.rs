@@ -56,7 +56,7 @@ impl Request {
             ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE => {}
             other => {
                 return Err(OAuthError::InvalidRequest(format!(
-                    "subject_token_type {other:?} is not supported"
+                    "subject_token_type '{other}' is not supported"
                 )))
             }
         }
@@ -65,7 +65,7 @@ impl Request {
             (Some(t), Some(ty @ (ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE))) => (t.to_owned(), ty.to_owned()),
             (Some(_), Some(other)) => {
                 return Err(OAuthError::InvalidRequest(format!(
-                    "actor_token_type {other:?} is not supported"
+                    "actor_token_type '{other}' is not supported"
                 )))
             }
             (Some(_), None) => {
@@ -87,7 +87,7 @@ impl Request {
         if let Some(t) = form.get("requested_token_type") {
             if t != ACCESS_TOKEN_TYPE && t != JWT_TOKEN_TYPE {
                 return Err(OAuthError::InvalidRequest(format!(
-                    "requested_token_type {t:?} is not supported"
+                    "requested_token_type '{t}' is not supported"
                 )));
             }
         }

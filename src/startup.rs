@@ -228,6 +228,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/agents", web::post().to(admin::post_agent))
         .route("/admin/agents/{id}/{action}", web::post().to(admin::post_agent_status))
         .route("/admin/grants/{id}/revoke", web::post().to(admin::post_revoke_grant))
+        .route(
+            "/admin/users/{username}/{action}",
+            web::post().to(admin::identities::post_user_status),
+        )
+        .route(
+            "/admin/clients/{id}",
+            web::delete().to(admin::identities::delete_client),
+        )
         .route("/admin/audit", web::get().to(admin::get_audit))
         .route("/admin/policies", web::get().to(admin::policies::get_policies))
         .route("/admin/policies", web::post().to(admin::policies::post_policies))

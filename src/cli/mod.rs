@@ -111,7 +111,7 @@ pub fn run() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
+        Command::Client(cmd) => client::run(cmd, &open_db(&settings)?, &settings),
         Command::Agent(cmd) => agent::run(cmd, &open_db(&settings)?, &settings),
         Command::Policy(cmd) => policy::run(cmd, &open_db(&settings)?, &settings),
         Command::Audit(AuditCommand::Tail {

@@ -13,6 +13,7 @@ mod discovery;
 mod e2e_agents;
 mod e2e_browser;
 mod exchange_subjects;
+mod identity_kill_switches;
 mod introspection;
 mod keys;
 mod kill_switch;

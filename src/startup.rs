@@ -254,7 +254,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The browser pages, inside the session middleware.
 fn pages(cfg: &mut web::ServiceConfig) {
-    use crate::interaction::{account, authorize, consent, login, logout};
+    use crate::interaction::{account, authorize, consent, login, logout, session_list};
     cfg.route("/authorize", web::get().to(authorize::get_authorize))
         .route("/authorize", web::post().to(authorize::post_authorize))
         .route("/authorize/continue", web::get().to(authorize::get_continue))
@@ -264,6 +264,11 @@ fn pages(cfg: &mut web::ServiceConfig) {
         .route("/consent", web::post().to(consent::post_consent))
         .route("/account", web::get().to(account::get_account))
         .route("/account/grants/revoke", web::post().to(account::post_revoke_grant))
+        .route("/account/sessions/end", web::post().to(session_list::post_end_session))
+        .route(
+            "/account/sessions/end-all",
+            web::post().to(session_list::post_end_all_sessions),
+        )
         .route("/logout", web::get().to(logout::get_logout))
         .route("/logout", web::post().to(logout::post_logout));
 }

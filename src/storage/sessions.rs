@@ -64,6 +64,14 @@ pub fn end(conn: &mut DbConnection, id_hash: &str, user_id: &str, now: i64) -> R
         == 1)
 }
 
+/// Ends a session, whoever's it is (logging out of it).
+pub fn end_by_hash(conn: &mut DbConnection, id_hash: &str, now: i64) -> Result<(), StorageError> {
+    diesel::update(sessions::table.find(id_hash).filter(sessions::ended_at.is_null()))
+        .set(sessions::ended_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Ends every session of the user still going; returns how many.
 pub fn end_all(conn: &mut DbConnection, user_id: &str, now: i64) -> Result<usize, StorageError> {
     Ok(diesel::update(

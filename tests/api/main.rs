@@ -24,6 +24,7 @@ mod refresh;
 mod revocation;
 mod revocation_faults;
 mod serve;
+mod sessions;
 mod third_party_agents;
 mod token_errors;
 mod token_exchange;

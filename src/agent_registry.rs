@@ -51,9 +51,9 @@ pub enum AgentError {
     Storage(#[from] StorageError),
 }
 
-/// Creates or updates the agent. Suspension goes through the revocation path
-/// (so that Redis hears of it), not through here: `suspended = true` only
-/// registers an agent that starts suspended.
+/// Creates or updates the agent. `suspended = true` registers an agent that
+/// starts suspended, or suspends an active one with its kill switch (logged,
+/// so that Redis hears of it); resuming is `deputy agent resume`'s alone.
 pub fn upsert(conn: &mut DbConnection, spec: &AgentSpec, now: i64) -> Result<bool, AgentError> {
     let invalid = |reason: String| AgentError::Invalid {
         agent_id: spec.agent_id.clone(),
@@ -122,8 +122,22 @@ pub fn upsert(conn: &mut DbConnection, spec: &AgentSpec, now: i64) -> Result<boo
             })?;
             Ok(true)
         }
-        Some(_) => {
-            agents::update(conn, &agent, now)?;
+        Some(old) => {
+            // `suspended = true` suspends an active agent through the kill
+            // switch, as `deputy agent suspend` does; an import never resumes
+            // one (`suspended` defaults to false: use `deputy agent resume`).
+            let suspend = spec.suspended && old.status == AgentStatus::Active;
+            let agent = Agent {
+                status: if suspend { AgentStatus::Suspended } else { agent.status },
+                ..agent
+            };
+            diesel::Connection::transaction(conn, |conn| {
+                agents::update(conn, &agent, now)?;
+                if suspend {
+                    agents::set_kill_switch(conn, &agent.id, AgentStatus::Suspended, now, false)?;
+                }
+                Ok::<_, StorageError>(())
+            })?;
             Ok(false)
         }
     }

@@ -99,6 +99,8 @@ async fn introspect_refresh(
             jtis: vec![row.access_jti.clone()],
             grant_id: Some(row.grant_id.clone()),
             agents: Vec::new(),
+            subject: Some(row.user_id.clone()),
+            client_id: Some(row.client_id.clone()),
             iat: row.created_at,
         })
         .await

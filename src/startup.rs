@@ -261,6 +261,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/agents", web::post().to(admin::post_agent))
         .route("/admin/agents/{id}/{action}", web::post().to(admin::post_agent_status))
         .route("/admin/grants/{id}/revoke", web::post().to(admin::post_revoke_grant))
+        .route(
+            "/admin/users/{username}/{action}",
+            web::post().to(admin::identities::post_user_status),
+        )
+        .route(
+            "/admin/clients/{id}",
+            web::delete().to(admin::identities::delete_client),
+        )
         .route("/admin/audit", web::get().to(admin::get_audit))
         .route("/admin/policies", web::get().to(admin::policies::get_policies))
         .route("/admin/policies", web::post().to(admin::policies::post_policies))
@@ -280,7 +288,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
 /// The browser pages, inside the session middleware. Their paths are also in
 /// `interaction::PAGE_PATHS` (their refusals at the edge are pages).
 fn pages(cfg: &mut web::ServiceConfig) {
-    use crate::interaction::{account, authorize, consent, login, logout};
+    use crate::interaction::{account, authorize, consent, login, logout, session_list};
     cfg.route("/authorize", web::get().to(authorize::get_authorize))
         .route("/authorize", web::post().to(authorize::post_authorize))
         .route("/authorize/continue", web::get().to(authorize::get_continue))
@@ -290,6 +298,11 @@ fn pages(cfg: &mut web::ServiceConfig) {
         .route("/consent", web::post().to(consent::post_consent))
         .route("/account", web::get().to(account::get_account))
         .route("/account/grants/revoke", web::post().to(account::post_revoke_grant))
+        .route("/account/sessions/end", web::post().to(session_list::post_end_session))
+        .route(
+            "/account/sessions/end-all",
+            web::post().to(session_list::post_end_all_sessions),
+        )
         .route("/logout", web::get().to(logout::get_logout))
         .route("/logout", web::post().to(logout::post_logout));
 }

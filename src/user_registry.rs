@@ -74,8 +74,16 @@ pub fn upsert(conn: &mut DbConnection, spec: &UserSpec, now: i64) -> Result<bool
         {
             Ok(false)
         }
-        Some(_) => {
+        Some(old) => {
             users::update(conn, &user, now)?;
+            // The same capability as `deputy user disable|enable`: a disabled
+            // user's tokens, consents, refresh tokens and sessions end; enabling
+            // revives nothing. Logged for Redis in the import's transaction.
+            match (old.disabled, user.disabled) {
+                (false, true) => drop(users::disable(conn, &user.username, now)?),
+                (true, false) => drop(users::enable(conn, &user.username, now)?),
+                _ => {}
+            }
             Ok(false)
         }
     }

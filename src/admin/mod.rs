@@ -11,8 +11,10 @@
 //! - `GET  /admin/agents`, `POST /admin/agents` (register or update, same fields as the import file)
 //! - `POST /admin/agents/{id}/suspend` (the kill switch), `POST /admin/agents/{id}/resume`
 //! - `POST /admin/grants/{id}/revoke` (withdraw a user's consent)
+//! - `POST /admin/users/{username}/disable|enable`, `DELETE /admin/clients/{id}` (see [`identities`])
 //! - `GET  /admin/audit?agent=&user=&decision=&since=&until=&after_seq=&limit=`
 
+pub mod identities;
 pub mod policies;
 
 use actix_web::http::header;

@@ -7,7 +7,9 @@ use clap::Subcommand;
 use crate::client_auth::generate_secret;
 use crate::client_registry::ClientSpec;
 use crate::clock;
+use crate::config::Settings;
 use crate::domain::{AuthMethod, Client, ClientId};
+use crate::revocation::IdentityChange;
 use crate::storage::{clients, Db};
 
 #[derive(Debug, Subcommand)]
@@ -50,11 +52,12 @@ pub enum ClientCommand {
     List,
     /// Show one client as JSON (never its secret).
     Show { client_id: String },
-    /// Delete a client.
+    /// Delete a client: its tokens, refresh tokens and approvals are revoked; a client
+    /// created later with the same id inherits nothing.
     Delete { client_id: String },
 }
 
-pub fn run(cmd: ClientCommand, db: &Db) -> anyhow::Result<()> {
+pub fn run(cmd: ClientCommand, db: &Db, settings: &Settings) -> anyhow::Result<()> {
     match cmd {
         ClientCommand::Create {
             client_id,
@@ -122,12 +125,19 @@ pub fn run(cmd: ClientCommand, db: &Db) -> anyhow::Result<()> {
         }
         ClientCommand::Delete { client_id } => {
             let id = ClientId::parse(&client_id).map_err(|e| anyhow::anyhow!(e))?;
-            if db.run_blocking(|conn| clients::delete(conn, &id))? {
-                println!("deleted {client_id}");
-                Ok(())
-            } else {
-                anyhow::bail!("no client {client_id}")
-            }
+            // Through the revocation capability (durable and logged for Redis,
+            // so that every instance honours it at once), and audited.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let _runtime = rt.enter();
+            let revocations = super::revocations(db, settings)?;
+            anyhow::ensure!(
+                rt.block_on(revocations.delete_client(&id, clock::now()))?,
+                "no client {client_id}"
+            );
+            let event = IdentityChange::ClientDeleted(&id).audit_event("deputy client delete");
+            rt.block_on(crate::audit::record(db, event));
+            println!("deleted {client_id}: its tokens, refresh tokens and approvals are revoked");
+            Ok(())
         }
     }
 }

@@ -123,7 +123,7 @@ pub fn run() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Client(cmd) => client::run(cmd, &open_db(&settings)?),
+        Command::Client(cmd) => client::run(cmd, &open_db(&settings)?, &settings),
         Command::Agent(cmd) => agent::run(cmd, &open_db(&settings)?, &settings),
         // The schema is a constant: printing it needs no database.
         Command::Policy(policy::PolicyCommand::Schema) => {

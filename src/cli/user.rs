@@ -7,7 +7,8 @@ use clap::Subcommand;
 
 use crate::clock;
 use crate::config::Settings;
-use crate::storage::{grants, users, Db};
+use crate::revocation::IdentityChange;
+use crate::storage::{users, Db};
 use crate::user_registry::{self, UserSpec};
 
 #[derive(Debug, Subcommand)]
@@ -23,10 +24,11 @@ pub enum UserCommand {
     },
     /// List users.
     List,
-    /// Disable a user: they can no longer sign in, and their approvals are withdrawn,
-    /// so every token issued on their behalf stops working.
+    /// Disable a user: they can no longer sign in, every token issued on their behalf
+    /// (and every token exchanged from one) stops working, their approvals are
+    /// withdrawn and their sessions ended.
     Disable { username: String },
-    /// Enable a disabled user.
+    /// Enable a disabled user (nothing issued before is revived).
     Enable { username: String },
     /// Set the groups a user is in (what policies see as `user.groups`); none clears them.
     Groups { username: String, groups: Vec<String> },
@@ -94,27 +96,33 @@ pub fn run(cmd: UserCommand, db: &Db, settings: &Settings) -> anyhow::Result<()>
     }
 }
 
+/// Disables or enables through the revocation capability (durable and logged
+/// for Redis, so that every instance honours it at once), and audits it.
 fn set(db: &Db, settings: &Settings, username: &str, disabled: bool) -> anyhow::Result<()> {
     let now = clock::now();
-    let changed = db.run_blocking(|c| users::set_disabled(c, username, disabled, now))?;
-    anyhow::ensure!(changed, "no user {username}");
-    println!("{} {username}", if disabled { "disabled" } else { "enabled" });
+    // The Redis connection manager must be created inside a runtime.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let _runtime = rt.enter();
+    let revocations = super::revocations(db, settings)?;
+    let done = if disabled {
+        rt.block_on(revocations.disable_user(username, now))?
+    } else {
+        rt.block_on(revocations.enable_user(username, now))?
+    };
+    let id = done.ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
+    let (change, verb) = if disabled {
+        (IdentityChange::UserDisabled(&id), "disable")
+    } else {
+        (IdentityChange::UserEnabled(&id), "enable")
+    };
+    rt.block_on(crate::audit::record(
+        db,
+        change.audit_event(&format!("deputy user {verb}")),
+    ));
     if disabled {
-        // A disabled user's approvals are withdrawn, so every token issued on
-        // their behalf turns inactive (each withdrawal durable and logged for
-        // Redis, when configured).
-        let user = db
-            .run_blocking(|c| users::by_username(c, username))?
-            .ok_or_else(|| anyhow::anyhow!("no user {username}"))?;
-        let grants = db.run_blocking(|c| grants::list_active_for_user(c, &user.id, now))?;
-        // The Redis connection manager must be created inside a runtime.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let _runtime = rt.enter();
-        let revocations = super::revocations(db, settings)?;
-        for g in &grants {
-            rt.block_on(revocations.revoke_grant(&g.id, now, g.expires_at.max(now) + 60))?;
-        }
-        println!("withdrew {} approval(s) of {username}", grants.len());
+        println!("disabled {username}: their tokens are revoked, approvals withdrawn and sessions ended");
+    } else {
+        println!("enabled {username}: nothing issued before is revived");
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `GET /account`: the user's approvals (with Revoke) and recent sign-ins.
+//! `GET /account`: the user's approvals (with Revoke), sessions (with Sign
+//! out, see [`super::session_list`]) and recent sign-ins.
 //! `POST /account/grants/revoke`: withdraws a grant; every token issued under
 //! it is inactive on the next check, on every instance.
 
@@ -6,7 +7,7 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::pages::{AccountPage, GrantLine, SignInLine};
+use super::pages::{AccountPage, GrantLine, SessionLine, SignInLine};
 use super::{
     authorize_error, csrf_ok, csrf_refused, csrf_token, current_user, error_page, field, format_time, html, page_form,
     see_other,
@@ -14,7 +15,7 @@ use super::{
 use crate::clock;
 use crate::startup::AppState;
 use crate::storage::audit::AuditEvent;
-use crate::storage::{clients, grants, users};
+use crate::storage::{clients, grants, sessions, users};
 
 pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpResponse {
     let now = clock::now();
@@ -25,6 +26,7 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
         return see_other("/login");
     };
     let uid = user.id.clone();
+    let current = super::session_hash(&session);
     let loaded = state
         .db
         .run(move |c| {
@@ -59,10 +61,22 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
                     from: s.ip,
                 })
                 .collect();
-            Ok((lines, sign_ins, activity))
+            let current = current.as_deref();
+            let sessions = sessions::list_active(c, uid.as_str())?
+                .into_iter()
+                .map(|s| SessionLine {
+                    current: current == Some(s.id_hash.as_str()),
+                    id: s.id_hash,
+                    created: format_time(s.created_at),
+                    last_seen: format_time(s.last_seen_at),
+                    from: s.ip,
+                    user_agent: s.user_agent,
+                })
+                .collect();
+            Ok((lines, sign_ins, activity, sessions))
         })
         .await;
-    let (grant_lines, sign_ins, activity) = match loaded {
+    let (grant_lines, sign_ins, activity, sessions) = match loaded {
         Ok(x) => x,
         Err(e) => return authorize_error(e.into()),
     };
@@ -76,6 +90,7 @@ pub async fn get_account(state: web::Data<AppState>, session: Session) -> HttpRe
             display_name: &user.display_name,
             grants: grant_lines,
             sign_ins,
+            sessions,
         },
     )
 }

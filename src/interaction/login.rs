@@ -137,8 +137,8 @@ pub async fn post_login(
         user_id: verified.as_ref().map(|u| u.id.as_str().to_owned()),
         username: username.clone(),
         succeeded: verified.as_ref().is_some_and(|u| !u.disabled),
-        ip,
-        user_agent,
+        ip: ip.clone(),
+        user_agent: user_agent.clone(),
         at: now,
     };
     if let Err(e) = state.db.run(move |c| users::record_sign_in(c, &record)).await {
@@ -152,7 +152,13 @@ pub async fn post_login(
         }
         Some(u) if u.disabled => page(StatusCode::FORBIDDEN, "This account is disabled."),
         Some(u) => {
-            sign_in(&session, &u, now);
+            if let Err(e) = sign_in(&state, &session, &u, now, ip, user_agent).await {
+                tracing::error!(error = %e, "could not record a session");
+                return page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Deputy cannot sign you in right now. Try again shortly.",
+                );
+            }
             tracing::info!(user_id = %u.id, "user signed in");
             match request {
                 Some(r) => see_other(&format!("/authorize/continue?request={}", urlencode(r))),

@@ -1,6 +1,8 @@
 //! The browser side: sign-in, consent, account and sign-out pages (askama),
 //! with the session (an encrypted, HttpOnly, SameSite=Lax cookie from
-//! actix-session) and a per-session CSRF token (RFC 6749 §10.12) on every form.
+//! actix-session carrying a random session id that must name a session still
+//! going in the database) and a per-session CSRF token (RFC 6749 §10.12) on
+//! every form.
 //! The authorization flow's state lives in the database (see `authorize`), the
 //! session only says who is signed in and when.
 
@@ -15,6 +17,7 @@ pub mod consent;
 pub mod login;
 pub mod logout;
 mod pages;
+pub mod session_list;
 
 use actix_session::Session;
 use actix_web::http::header::{self, HeaderValue};
@@ -25,8 +28,9 @@ use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::authorize::AuthorizeError;
-use crate::domain::User;
+use crate::domain::{User, UserId};
 use crate::startup::AppState;
+use crate::storage::{sessions, users};
 
 /// Pages allow their own stylesheet and nothing else; no framing (RFC 9700 §4.16).
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -91,13 +95,32 @@ pub fn is_page(path: &str) -> bool {
 const UID: &str = "uid";
 const AUTH_TIME: &str = "auth_time";
 const CSRF: &str = "csrf";
+/// The random session id; the database holds its SHA-256 (`storage::sessions`).
+const SID: &str = "sid";
 
-/// The signed-in user and when they signed in, if the session names an enabled user.
+/// The signed-in user and when they signed in, if the session names a session
+/// still going in the database (not logged out, not ended from another
+/// session, its user not disabled) and an enabled user. Checked on every page
+/// request, not cached: one indexed read (and a write of `last_seen_at` at
+/// most once a minute), so that an ended session is dead at once everywhere.
 pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<(User, i64)>, AuthorizeError> {
-    let (Ok(Some(uid)), Ok(Some(at))) = (session.get::<String>(UID), session.get::<i64>(AUTH_TIME)) else {
+    let (Ok(Some(uid)), Ok(Some(at)), Ok(Some(sid))) = (
+        session.get::<String>(UID),
+        session.get::<i64>(AUTH_TIME),
+        session.get::<String>(SID),
+    ) else {
         return Ok(None);
     };
-    match crate::authorize::user_by_id(&state.db, &uid).await? {
+    let hash = crate::authorize::hash_code(&sid);
+    let now = crate::clock::now();
+    let user = state
+        .db
+        .run(move |c| match sessions::active_user(c, &hash, now)? {
+            Some(owner) if owner == uid => users::by_id(c, &UserId::from_stored(uid)),
+            _ => Ok(None),
+        })
+        .await?;
+    match user {
         Some(u) if !u.disabled => Ok(Some((u, at))),
         _ => {
             session.purge();
@@ -106,12 +129,53 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
     }
 }
 
-pub fn sign_in(session: &Session, user: &User, now: i64) {
+/// The stored id (a hash) of this browser's session, to tell it apart on the account page.
+pub fn session_hash(session: &Session) -> Option<String> {
+    session
+        .get::<String>(SID)
+        .ok()
+        .flatten()
+        .map(|sid| crate::authorize::hash_code(&sid))
+}
+
+/// Signs `user` in: a new session, in the database and in the cookie.
+pub async fn sign_in(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    now: i64,
+    ip: String,
+    user_agent: String,
+) -> Result<(), crate::storage::StorageError> {
+    let sid = new_csrf();
+    let row = sessions::SessionRow {
+        id_hash: crate::authorize::hash_code(&sid),
+        user_id: user.id.as_str().to_owned(),
+        created_at: now,
+        last_seen_at: now,
+        ip,
+        user_agent,
+        ended_at: None,
+    };
+    state.db.run(move |c| sessions::insert(c, &row)).await?;
     // A new session id on sign-in prevents session fixation.
     session.renew();
     let _ = session.insert(UID, user.id.as_str());
     let _ = session.insert(AUTH_TIME, now);
+    let _ = session.insert(SID, sid);
     let _ = session.insert(CSRF, new_csrf());
+    Ok(())
+}
+
+/// Signs this browser out: its session ends in the database (every copy of
+/// the cookie is dead from now on), then the cookie is cleared.
+pub async fn sign_out(state: &AppState, session: &Session) -> Result<(), crate::storage::StorageError> {
+    if let Some(hash) = session_hash(session) {
+        let now = crate::clock::now();
+        state.db.run(move |c| sessions::end_by_hash(c, &hash, now)).await?;
+    }
+    session.purge();
+    Ok(())
 }
 
 fn new_csrf() -> String {

@@ -101,6 +101,17 @@ pub struct AccountPage<'a> {
     pub display_name: &'a str,
     pub grants: Vec<GrantLine>,
     pub sign_ins: Vec<SignInLine>,
+    pub sessions: Vec<SessionLine>,
+}
+
+/// One of the user's sessions still going, on the account page.
+pub struct SessionLine {
+    pub id: String,
+    pub current: bool,
+    pub created: String,
+    pub last_seen: String,
+    pub from: String,
+    pub user_agent: String,
 }
 
 #[derive(Template)]

@@ -18,15 +18,18 @@
 //! Nothing waits in one process's memory: a revocation made by the CLI, or by
 //! an instance that died before Redis heard of it, is in the log.
 
+mod identities;
 mod outbox;
 mod redis_store;
 pub mod request;
 
+pub use identities::IdentityChange;
 pub use outbox::{HEAD_MAX_AGE, HEAD_POLL};
 pub use redis_store::RedisRevocations;
 
 use crate::domain::AgentStatus;
 use crate::storage::agents::StatusChange;
+use crate::storage::kill_switches::{self, Kind};
 use crate::storage::revocation_log::Entry;
 use crate::storage::{agents, grants, interactions, revocations, Db, StorageError};
 
@@ -51,13 +54,18 @@ pub enum Revocations {
 }
 
 /// What decides whether a token still stands: its own `jti` and those of the
-/// tokens it was exchanged from, its grant, and every agent in its `act` chain
-/// (an agent's kill switch revokes what was issued at or before it).
+/// tokens it was exchanged from, its grant, every agent in its `act` chain, its
+/// user (`sub`) and its client (`client_id`): a kill switch of an agent, a user
+/// or a client revokes what was issued at or before its time.
 #[derive(Debug, Clone, Default)]
 pub struct TokenRef {
     pub jtis: Vec<String>,
     pub grant_id: Option<String>,
     pub agents: Vec<String>,
+    /// The token's `sub`: a user's kill switch is looked up under it.
+    pub subject: Option<String>,
+    /// The token's `client_id`: a client's kill switch is looked up under it.
+    pub client_id: Option<String>,
     pub iat: i64,
 }
 
@@ -78,8 +86,19 @@ impl TokenRef {
             jtis,
             grant_id: c.grant_id.clone(),
             agents,
+            subject: Some(c.sub.clone()),
+            client_id: Some(c.client_id.clone()),
             iat: c.iat,
         }
+    }
+}
+
+impl TokenRef {
+    /// The user and client kill switches that bear on the token.
+    pub(crate) fn switches(&self) -> impl Iterator<Item = (Kind, &str)> {
+        let user = self.subject.as_deref().map(|s| (Kind::User, s));
+        let client = self.client_id.as_deref().map(|c| (Kind::Client, c));
+        user.into_iter().chain(client)
     }
 }
 
@@ -123,7 +142,7 @@ impl Revocations {
         }
     }
 
-    fn db(&self) -> &Db {
+    pub(crate) fn db(&self) -> &Db {
         match self {
             Revocations::Database(db) => db,
             Revocations::Redis(r) => r.db(),
@@ -199,7 +218,7 @@ impl Revocations {
 
     /// After a durable write: Redis is told at once if it can be (one try);
     /// otherwise the log keeps the entries for the next drain, on any instance.
-    async fn propagate(&self, logged: &[Entry]) {
+    pub(crate) async fn propagate(&self, logged: &[Entry]) {
         if let Revocations::Redis(r) = self {
             r.after_commit(logged).await;
         }
@@ -253,6 +272,11 @@ fn revoked_in_db(c: &mut crate::storage::DbConnection, t: &TokenRef) -> Result<b
     }
     for agent in &t.agents {
         if agents::revoked_before_one(c, agent)?.is_some_and(|before| before >= t.iat) {
+            return Ok(true);
+        }
+    }
+    for (kind, subject) in t.switches() {
+        if kill_switches::revoked_before_one(c, kind, subject)?.is_some_and(|before| before >= t.iat) {
             return Ok(true);
         }
     }

@@ -84,8 +84,9 @@ impl SyncState {
 
 /// Writes marks and raises `applied` (KEYS[1]) from ARGV[1] to ARGV[2], only if
 /// `applied` is at least ARGV[1] (a missing `applied` counts as 0, and is set). KEYS[2..]: the marks; per mark three ARGVs:
-/// its log number, its kind ('t' token or grant, 'a' agent), its value (a TTL
-/// in ms, 0 for a mark already expired; or "generation:time" for an agent,
+/// its log number, its kind ('t' token or grant, 'a' a kill switch of an agent,
+/// user or client), its value (a TTL in ms, 0 for a mark already expired; or
+/// "generation:time" for a kill switch,
 /// written only over an older generation). Returns {applied, refused}.
 const APPLY: &str = r#"
 local raw = redis.call('GET', KEYS[1])
@@ -160,7 +161,7 @@ impl RedisRevocations {
                     let ttl_secs = expires_at.saturating_add(CLOCK_SKEW_SECS).saturating_sub(now);
                     cmd.arg("t").arg(ttl_secs.clamp(0, i64::MAX / 1000) * 1000);
                 }
-                Logged::Agent { kill_switch: k, .. } => {
+                Logged::Agent { kill_switch: k, .. } | Logged::Switch { kill_switch: k, .. } => {
                     cmd.arg("a").arg(format!("{}:{}", k.generation, k.before));
                 }
             }

@@ -1,8 +1,8 @@
 //! Redis as the shared fast path for revocation checks. Keys are namespaced by
 //! the configured prefix and by object type: `{prefix}rev:jti:{jti}` and
 //! `{prefix}rev:gid:{grant}` (one per revoked token or grant, expiring with
-//! what it covers), `{prefix}rev:agent:{agent}` ("generation:time", an agent's
-//! kill switch) and `{prefix}rev:applied` (the log number up to which Redis
+//! what it covers), `{prefix}rev:agent:{agent}`, `{prefix}rev:user:{sub}` and
+//! `{prefix}rev:client:{client_id}` ("generation:time", a kill switch) and `{prefix}rev:applied` (the log number up to which Redis
 //! holds every mark; see [`super::outbox`]). Redis is written only from the
 //! revocation log, and read only when `applied` reaches the log's head.
 
@@ -14,6 +14,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::outbox::SyncState;
 use super::{db_any_revoked, RevocationError, TokenRef};
 use crate::storage::agents;
+use crate::storage::kill_switches::Kind;
 use crate::storage::revocation_log::Logged;
 use crate::storage::Db;
 
@@ -63,6 +64,10 @@ impl RedisRevocations {
         format!("{}rev:agent:{agent_id}", self.prefix)
     }
 
+    fn switch_key(&self, kind: Kind, subject: &str) -> String {
+        format!("{}rev:{}:{subject}", self.prefix, kind.as_str())
+    }
+
     pub(super) fn applied_key(&self) -> String {
         format!("{}rev:applied", self.prefix)
     }
@@ -72,6 +77,7 @@ impl RedisRevocations {
             Logged::Token { jti, .. } => self.token_key(jti),
             Logged::Grant { grant_id, .. } => self.grant_key(grant_id),
             Logged::Agent { agent_id, .. } => self.agent_key(agent_id),
+            Logged::Switch { kind, subject, .. } => self.switch_key(*kind, subject),
         }
     }
 
@@ -86,8 +92,8 @@ impl RedisRevocations {
     }
 
     /// True if any of the tokens is revoked, in one round trip: `applied`,
-    /// EXISTS over the token and grant marks, and MGET of the agents'
-    /// kill-switch times (each compared with its own token's `iat`). Both lists start with a key
+    /// EXISTS over the token and grant marks, and MGET of the kill-switch times
+    /// of the agents, the user and the client (each compared with its own token's `iat`). Both lists start with a key
     /// that is never set, so neither is ever empty. Redis answers only if it has
     /// applied the log up to the head this instance knows; otherwise (behind,
     /// restarted, restored, evicting, slow or down) the database answers, while
@@ -101,6 +107,10 @@ impl RedisRevocations {
             marks.extend(t.grant_id.iter().map(|g| self.grant_key(g)));
             for a in &t.agents {
                 agent_keys.push(self.agent_key(a));
+                issued_at.push(t.iat);
+            }
+            for (kind, subject) in t.switches() {
+                agent_keys.push(self.switch_key(kind, subject));
                 issued_at.push(t.iat);
             }
         }

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::kill_switches::{self, Kind};
 use super::revocation_log::{self, Entry, Logged};
 use super::schema::{agent_revocations, agents};
 use super::{DbConnection, StorageError};
@@ -229,14 +230,28 @@ pub fn set_kill_switch(
             .execute(conn)?;
     }
     let kill_switch = KillSwitch { before, generation };
-    let logged = revocation_log::append(
-        conn,
-        vec![Logged::Agent {
-            agent_id: id.to_owned(),
-            kill_switch,
-        }],
-        now,
-    )?;
+    let mut changes = vec![Logged::Agent {
+        agent_id: id.to_owned(),
+        kill_switch,
+    }];
+    // The agent's own client is switched with it, so that the tokens it got
+    // for itself (client_credentials, which name no agent) end too.
+    let client: Option<String> = agents::table
+        .find(id)
+        .select(agents::client_id)
+        .first(conn)
+        .optional()?;
+    if let Some(client) = client {
+        let change = match (status, current) {
+            (AgentStatus::Suspended, _) => Some(kill_switches::set(conn, Kind::Client, &client, SUSPENDED)?),
+            (AgentStatus::Active, Some((SUSPENDED, _))) if !fresh => {
+                kill_switches::lift(conn, Kind::Client, &client, now)?
+            }
+            _ => None,
+        };
+        changes.extend(change);
+    }
+    let logged = revocation_log::append(conn, changes, now)?;
     Ok(StatusChange::KillSwitch(kill_switch, logged))
 }
 

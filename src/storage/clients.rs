@@ -2,8 +2,11 @@
 
 use diesel::prelude::*;
 
-use super::schema::clients;
-use super::{DbConnection, StorageError};
+use super::agents::SUSPENDED;
+use super::kill_switches::{self, Kind};
+use super::revocation_log::{self, Entry};
+use super::schema::{clients, refresh_tokens};
+use super::{grants, DbConnection, StorageError};
 use crate::domain::{AuthMethod, Client, ClientId, GrantType, ResourceUri, Scope};
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
@@ -110,11 +113,18 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StorageError> {
         .collect()
 }
 
+/// Registers a client. A client re-created with the id of a deleted one starts
+/// clean: its kill switch, set by the deletion, is lowered to now (logged for
+/// Redis), so that nothing issued before, up to this second, comes back.
 pub fn insert(conn: &mut DbConnection, c: &Client) -> Result<(), StorageError> {
-    diesel::insert_into(clients::table)
-        .values(ClientRow::from(c))
-        .execute(conn)?;
-    Ok(())
+    conn.transaction(|conn| {
+        diesel::insert_into(clients::table)
+            .values(ClientRow::from(c))
+            .execute(conn)?;
+        let lifted = kill_switches::lift(conn, Kind::Client, c.id.as_str(), c.created_at)?;
+        revocation_log::append(conn, lifted.into_iter().collect(), c.created_at)?;
+        Ok(())
+    })
 }
 
 /// Replaces every field but `created_at`. Returns false when the client does not exist.
@@ -133,6 +143,21 @@ pub fn update(conn: &mut DbConnection, c: &Client) -> Result<bool, StorageError>
     Ok(n == 1)
 }
 
-pub fn delete(conn: &mut DbConnection, id: &ClientId) -> Result<bool, StorageError> {
-    Ok(diesel::delete(clients::table.find(id.as_str())).execute(conn)? == 1)
+/// Deletes a client, in one transaction: its kill switch is set (every token
+/// whose `client_id` it is, is revoked), its consents are withdrawn (so every
+/// token derived from them, through any exchange, is revoked too) and its
+/// refresh tokens revoked; all of it logged for Redis. `None` if there is no
+/// such client.
+pub fn delete(conn: &mut DbConnection, id: &ClientId, now: i64) -> Result<Option<Vec<Entry>>, StorageError> {
+    conn.transaction(|conn| {
+        if diesel::delete(clients::table.find(id.as_str())).execute(conn)? != 1 {
+            return Ok(None);
+        }
+        let mut changes = vec![kill_switches::set(conn, Kind::Client, id.as_str(), SUSPENDED)?];
+        changes.extend(grants::revoke_all_unlogged(conn, Kind::Client, id.as_str(), now)?);
+        diesel::update(refresh_tokens::table.filter(refresh_tokens::client_id.eq(id.as_str())))
+            .set(refresh_tokens::revoked.eq(true))
+            .execute(conn)?;
+        Ok(Some(revocation_log::append(conn, changes, now)?))
+    })
 }

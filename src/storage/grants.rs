@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::kill_switches::Kind;
 use super::revocation_log::{self, Entry, Logged};
 use super::schema::{grants, revoked_grants};
 use super::{DbConnection, StorageError};
@@ -138,20 +139,56 @@ pub fn touch(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), StorageE
 /// Returns whether it was active, and the log entry.
 pub fn revoke(conn: &mut DbConnection, id: &str, now: i64, until: i64) -> Result<(bool, Vec<Entry>), StorageError> {
     conn.transaction(|conn| {
-        let n = diesel::update(grants::table.find(id).filter(grants::status.eq("active")))
-            .set((grants::status.eq("revoked"), grants::revoked_at.eq(now)))
-            .execute(conn)?;
-        record_revoked(conn, id, now, until)?;
-        let logged = revocation_log::append(
-            conn,
-            vec![Logged::Grant {
-                grant_id: id.to_owned(),
-                expires_at: until,
-            }],
-            now,
-        )?;
-        Ok((n == 1, logged))
+        let (was_active, change) = revoke_unlogged(conn, id, now, until)?;
+        let logged = revocation_log::append(conn, vec![change], now)?;
+        Ok((was_active, logged))
     })
+}
+
+/// [`revoke`] without the log entry, which it returns: for a caller that logs
+/// more in the same transaction (the head row is taken once, last).
+pub(super) fn revoke_unlogged(
+    conn: &mut DbConnection,
+    id: &str,
+    now: i64,
+    until: i64,
+) -> Result<(bool, Logged), StorageError> {
+    let n = diesel::update(grants::table.find(id).filter(grants::status.eq("active")))
+        .set((grants::status.eq("revoked"), grants::revoked_at.eq(now)))
+        .execute(conn)?;
+    record_revoked(conn, id, now, until)?;
+    Ok((
+        n == 1,
+        Logged::Grant {
+            grant_id: id.to_owned(),
+            expires_at: until,
+        },
+    ))
+}
+
+/// Withdraws every grant still standing of a user or of a client, each until its tokens could have expired (its own expiry,
+/// and a minute for skew); returns the log entries to append.
+pub(super) fn revoke_all_unlogged(
+    conn: &mut DbConnection,
+    of: Kind,
+    value: &str,
+    now: i64,
+) -> Result<Vec<Logged>, StorageError> {
+    let standing = grants::table.filter(grants::status.eq("active"));
+    let rows: Vec<(String, i64)> = if of == Kind::Client {
+        standing
+            .filter(grants::client_id.eq(value))
+            .select((grants::grant_id, grants::expires_at))
+            .load(conn)?
+    } else {
+        standing
+            .filter(grants::user_id.eq(value))
+            .select((grants::grant_id, grants::expires_at))
+            .load(conn)?
+    };
+    rows.into_iter()
+        .map(|(id, expires_at)| Ok(revoke_unlogged(conn, &id, now, expires_at.max(now) + 60)?.1))
+        .collect()
 }
 
 /// Records a grant id as revoked.

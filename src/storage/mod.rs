@@ -9,11 +9,13 @@ pub mod grants;
 pub mod interactions;
 pub mod jtis;
 pub mod keys;
+pub mod kill_switches;
 pub mod policies;
 pub mod revocation_log;
 pub mod revocations;
 mod schema;
 pub mod secrets;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;
@@ -227,7 +229,8 @@ impl Db {
                 + grants::delete_expired_revocations(c, before)?
                 + interactions::delete_expired_requests(c, before)?
                 + interactions::delete_expired_codes(c, before)?
-                + interactions::delete_expired_refresh(c, before)?)
+                + interactions::delete_expired_refresh(c, before)?
+                + sessions::delete_ended(c, before - sessions::KEEP_ENDED_SECS)?)
         })
         .await
     }

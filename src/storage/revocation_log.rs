@@ -9,6 +9,7 @@
 use diesel::prelude::*;
 
 use super::agents::KillSwitch;
+use super::kill_switches::Kind;
 use super::schema::{revocation_log, revocation_log_head};
 use super::{DbConnection, StorageError};
 
@@ -21,6 +22,12 @@ pub enum Logged {
     Grant { grant_id: String, expires_at: i64 },
     /// An agent's kill switch, kept without expiry.
     Agent { agent_id: String, kill_switch: KillSwitch },
+    /// A user's or a client's kill switch, kept without expiry.
+    Switch {
+        kind: Kind,
+        subject: String,
+        kill_switch: KillSwitch,
+    },
 }
 
 /// One row of the log.
@@ -48,6 +55,11 @@ impl Row {
             Logged::Token { jti, expires_at } => ("jti", jti, *expires_at, None),
             Logged::Grant { grant_id, expires_at } => ("grant", grant_id, *expires_at, None),
             Logged::Agent { agent_id, kill_switch } => ("agent", agent_id, i64::MAX, Some(kill_switch)),
+            Logged::Switch {
+                kind,
+                subject,
+                kill_switch,
+            } => (kind.as_str(), subject, i64::MAX, Some(kill_switch)),
         };
         Row {
             seq,
@@ -75,6 +87,14 @@ impl TryFrom<Row> for Entry {
             },
             "agent" => Logged::Agent {
                 agent_id: r.subject,
+                kill_switch: KillSwitch {
+                    before: r.revoked_before,
+                    generation: r.generation,
+                },
+            },
+            "user" | "client" => Logged::Switch {
+                kind: if r.kind == "user" { Kind::User } else { Kind::Client },
+                subject: r.subject,
                 kill_switch: KillSwitch {
                     before: r.revoked_before,
                     generation: r.generation,

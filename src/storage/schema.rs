@@ -256,3 +256,24 @@ diesel::table! {
         seq -> BigInt,
     }
 }
+
+diesel::table! {
+    kill_switches (kind, subject) {
+        kind -> Text,
+        subject -> Text,
+        revoked_before -> BigInt,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        ip -> Text,
+        user_agent -> Text,
+        ended_at -> Nullable<BigInt>,
+    }
+}

@@ -2,8 +2,11 @@
 
 use diesel::prelude::*;
 
-use super::schema::{sign_ins, users};
-use super::{DbConnection, StorageError};
+use super::agents::SUSPENDED;
+use super::kill_switches::{self, Kind};
+use super::revocation_log::{self, Entry, Logged};
+use super::schema::{refresh_tokens, sign_ins, users};
+use super::{grants, sessions, DbConnection, StorageError};
 use crate::domain::{User, UserId};
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
@@ -108,11 +111,61 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<User>, StorageError> {
         .collect())
 }
 
-pub fn set_disabled(conn: &mut DbConnection, username: &str, disabled: bool, now: i64) -> Result<bool, StorageError> {
-    Ok(diesel::update(users::table.filter(users::username.eq(username)))
-        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
-        .execute(conn)?
-        == 1)
+fn set_disabled(
+    conn: &mut DbConnection,
+    username: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<Option<String>, StorageError> {
+    let id: Option<String> = users::table
+        .filter(users::username.eq(username))
+        .select(users::user_id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = &id {
+        diesel::update(users::table.find(id))
+            .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+            .execute(conn)?;
+    }
+    Ok(id)
+}
+
+/// Disables a user, in one transaction: they cannot sign in; their kill switch
+/// is set (every token naming them as `sub`, through any exchange, is revoked,
+/// and stays so after an enable); their consents are withdrawn, their refresh
+/// tokens revoked and their sessions ended; all of it logged for Redis.
+/// `None` if there is no such user.
+pub fn disable(
+    conn: &mut DbConnection,
+    username: &str,
+    now: i64,
+) -> Result<Option<(UserId, Vec<Entry>)>, StorageError> {
+    conn.transaction(|conn| {
+        let Some(id) = set_disabled(conn, username, true, now)? else {
+            return Ok(None);
+        };
+        let mut changes = vec![kill_switches::set(conn, Kind::User, &id, SUSPENDED)?];
+        changes.extend(grants::revoke_all_unlogged(conn, Kind::User, &id, now)?);
+        diesel::update(refresh_tokens::table.filter(refresh_tokens::user_id.eq(&id)))
+            .set(refresh_tokens::revoked.eq(true))
+            .execute(conn)?;
+        sessions::end_all(conn, &id, now)?;
+        let logged = revocation_log::append(conn, changes, now)?;
+        Ok(Some((UserId::from_stored(id), logged)))
+    })
+}
+
+/// Enables a user: they may sign in again; nothing issued before (up to this
+/// second) is revived. `None` if there is no such user.
+pub fn enable(conn: &mut DbConnection, username: &str, now: i64) -> Result<Option<(UserId, Vec<Entry>)>, StorageError> {
+    conn.transaction(|conn| {
+        let Some(id) = set_disabled(conn, username, false, now)? else {
+            return Ok(None);
+        };
+        let changes: Vec<Logged> = kill_switches::lift(conn, Kind::User, &id, now)?.into_iter().collect();
+        let logged = revocation_log::append(conn, changes, now)?;
+        Ok(Some((UserId::from_stored(id), logged)))
+    })
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -1,0 +1,3 @@
+DROP TABLE sessions;
+DELETE FROM revocation_log WHERE kind IN ('user', 'client');
+DROP TABLE kill_switches;

@@ -21,6 +21,8 @@ pub fn init_logging(format: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::CLOSE)
+        // No colour codes in a log file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().flatten_event(true).try_init()

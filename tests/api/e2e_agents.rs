@@ -337,10 +337,6 @@ async fn flow(w: &World, peer: &TestApp, browser: &Client) {
             && !asked.contains("instructedAmount"),
         "the consent screen shows each transaction in words: {asked}"
     );
-    if let Ok(dir) = std::env::var("DEPUTY_TEST_SCREENSHOTS") {
-        let png = browser.screenshot().await.expect("screenshot");
-        std::fs::write(format!("{dir}/consent-details.png"), png).expect("write screenshot");
-    }
     browser
         .find(Locator::Css("input[name=detail][value=\"1\"]"))
         .await

@@ -6,8 +6,9 @@
 //! ID token and reads userinfo. Then the person withdraws the approval on the
 //! account page and introspection turns inactive.
 //!
-//! The test saves screenshots of the sign-in, consent and account pages in
-//! `docs/screenshots/` (shown in the README). Without Chromium or chromedriver
+//! It takes screenshots of the sign-in, consent and account pages, and saves
+//! them where `DEPUTY_TEST_SCREENSHOTS` says (the README's, in
+//! `docs/screenshots/`, are refreshed that way). Without Chromium or chromedriver
 //! it fails, saying what to install; it never skips.
 
 use std::net::TcpListener;
@@ -33,7 +34,18 @@ const API: &str = "https://api.example.com";
 const RP_ID: &str = "rp";
 const RP_SECRET: &str = "rp-secret-0123456789";
 const PASSWORD: &str = "correct horse battery";
-const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
+/// Where screenshots go: only when `DEPUTY_TEST_SCREENSHOTS` names a folder (the README's are
+/// refreshed with `DEPUTY_TEST_SCREENSHOTS=docs/screenshots cargo test --test api e2e_browser`),
+/// so that a test run never changes the repository.
+fn screenshots_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("DEPUTY_TEST_SCREENSHOTS")?;
+    let dir = std::path::PathBuf::from(dir);
+    Some(if dir.is_relative() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)
+    } else {
+        dir
+    })
+}
 /// How long the browser may take to show an expected page.
 const PAGE_WAIT: Duration = Duration::from_secs(10);
 const SEVEN_DAYS: i64 = 7 * 86_400;
@@ -193,7 +205,8 @@ pub(crate) async fn start_relying_party() -> (String, mpsc::UnboundedReceiver<ur
     (format!("{base}/callback"), rx)
 }
 
-/// Saves the whole page (the window grows to fit it), with no focus ring, as `docs/screenshots/{name}`.
+/// Takes a screenshot of the whole page (the window grows to fit it), with no focus ring, and
+/// saves it as `{name}` in [`screenshots_dir`] when one is set.
 async fn screenshot(browser: &Client, name: &str) {
     // Small first: a page is never measured shorter than the window showing it.
     browser
@@ -215,9 +228,11 @@ async fn screenshot(browser: &Client, name: &str) {
         .expect("fit the window to the page");
     let png = browser.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a screenshot is a PNG");
-    std::fs::create_dir_all(SCREENSHOTS).expect("create docs/screenshots");
-    let path = format!("{SCREENSHOTS}/{name}");
-    std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {path}: {e}"));
+    if let Some(dir) = screenshots_dir() {
+        std::fs::create_dir_all(&dir).expect("create the screenshot folder");
+        let path = dir.join(name);
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
 }
 
 pub(crate) async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {

@@ -53,6 +53,15 @@ pub struct Settings {
     pub keys: KeySettings,
     pub client_auth: ClientAuthSettings,
     pub policy: PolicySettings,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Days an audit event is kept; older ones are deleted hourly by the server (export them
+    /// first with `deputy audit export --until`). Unset: kept for ever.
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +156,7 @@ impl Default for Settings {
             keys: KeySettings::default(),
             client_auth: ClientAuthSettings::default(),
             policy: PolicySettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

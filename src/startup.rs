@@ -378,6 +378,18 @@ fn spawn_background(state: web::Data<AppState>) {
                 if let Err(e) = state.db.prune_expired(now - 60).await {
                     tracing::warn!(error = %e, "pruning expired marks failed");
                 }
+                if let Some(days) = state.settings.audit.retention_days {
+                    let before = now - i64::from(days) * 86_400;
+                    match state
+                        .db
+                        .run(move |c| crate::storage::audit::delete_before(c, before, 10_000))
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(events = n, days, "audit events past retention deleted"),
+                        Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+                    }
+                }
             }
         }
     });

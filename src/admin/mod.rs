@@ -169,23 +169,29 @@ pub async fn post_agent(state: web::Data<AppState>, req: HttpRequest, body: web:
         }
     };
     let now = clock::now();
+    // The registry's own verdict travels out of the blocking pool beside storage errors:
+    // an invalid agent is the caller's fault (400), a storage failure is not (503).
     let result = state
         .db
-        .run(move |c| {
-            agent_registry::upsert(c, &spec, now).map_err(|e| crate::storage::StorageError::Query(e.to_string()))
+        .run(move |c| match agent_registry::upsert(c, &spec, now) {
+            Ok(created) => Ok(Ok(created)),
+            Err(agent_registry::AgentError::Invalid { agent_id, reason }) => {
+                Ok(Err(format!("agent {agent_id}: {reason}")))
+            }
+            Err(agent_registry::AgentError::Storage(e)) => Err(e),
         })
         .await;
     match result {
-        Ok(created) => {
+        Ok(Ok(created)) => {
             let status = if created { 201 } else { 200 };
             HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
                 .json(json!({ "created": created }))
         }
-        Err(e) => error(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "invalid_request",
-            &e.to_string(),
-        ),
+        Ok(Err(reason)) => error(actix_web::http::StatusCode::BAD_REQUEST, "invalid_request", &reason),
+        Err(e) => {
+            tracing::warn!(error = %e, "registering an agent failed");
+            unavailable()
+        }
     }
 }
 

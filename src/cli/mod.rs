@@ -70,6 +70,19 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
+    /// Write the events of a time range as JSON lines, oldest first (before `audit.retention_days`
+    /// deletes them, or to archive them).
+    Export {
+        /// Only events at or after this Unix time.
+        #[arg(long)]
+        since: Option<i64>,
+        /// Only events at or before this Unix time.
+        #[arg(long)]
+        until: Option<i64>,
+        /// A file to write (created; an existing one is refused); standard output by default.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Print events as JSON lines, oldest first; with --follow, keep printing new ones.
     Tail {
         #[arg(long)]
@@ -131,6 +144,9 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Policy(cmd) => policy::run(cmd, &open_db(&settings)?, &settings),
+        Command::Audit(AuditCommand::Export { since, until, output }) => {
+            audit_export(&open_db(&settings)?, since, until, output)
+        }
         Command::Audit(AuditCommand::Tail {
             follow,
             agent,
@@ -151,6 +167,7 @@ pub fn run() -> anyhow::Result<()> {
                 for e in &events {
                     println!("{}", serde_json::to_string(e)?);
                     filter.after_seq = Some(e.seq);
+                    filter.after_id = Some(e.id.clone());
                 }
                 if !follow {
                     return Ok(());
@@ -177,6 +194,43 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `deputy audit export`: pages through the range so memory stays flat.
+fn audit_export(db: &Db, since: Option<i64>, until: Option<i64>, output: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out: Box<dyn Write> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut filter = crate::storage::audit::AuditFilter {
+        since,
+        until,
+        limit: Some(1000),
+        ..Default::default()
+    };
+    let mut n = 0usize;
+    loop {
+        let events = db.run_blocking(|c| crate::storage::audit::query(c, &filter))?;
+        let Some(last) = events.last() else { break };
+        filter.after_seq = Some(last.seq);
+        filter.after_id = Some(last.id.clone());
+        for e in &events {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        }
+        n += events.len();
+    }
+    out.flush()?;
+    if let Some(path) = output {
+        eprintln!("exported {n} event(s) to {}", path.display());
+    }
+    Ok(())
 }
 
 /// The revocation backend the server would use, for CLI commands that revoke:

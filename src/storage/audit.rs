@@ -63,6 +63,9 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub after_seq: Option<i64>,
+    /// With `after_seq`: the id of the last event seen, so that events of the same `seq` are not skipped.
+    #[serde(default)]
+    pub after_id: Option<String>,
     pub limit: Option<i64>,
     /// Newest first (for "the latest N"); oldest first otherwise.
     #[serde(default)]
@@ -86,8 +89,17 @@ pub fn query(conn: &mut DbConnection, f: &AuditFilter) -> Result<Vec<AuditEvent>
     if let Some(u) = f.until {
         q = q.filter(audit_events::at.le(u));
     }
-    if let Some(s) = f.after_seq {
-        q = q.filter(audit_events::seq.gt(s));
+    // Keyset paging over (seq, id): two events may share a microsecond.
+    match (f.after_seq, &f.after_id) {
+        (Some(s), Some(id)) => {
+            q = q.filter(
+                audit_events::seq
+                    .gt(s)
+                    .or(audit_events::seq.eq(s).and(audit_events::id.gt(id.clone()))),
+            )
+        }
+        (Some(s), None) => q = q.filter(audit_events::seq.gt(s)),
+        _ => {}
     }
     let q = if f.newest_first {
         q.order((audit_events::seq.desc(), audit_events::id.desc()))
@@ -95,4 +107,19 @@ pub fn query(conn: &mut DbConnection, f: &AuditFilter) -> Result<Vec<AuditEvent>
         q.order((audit_events::seq.asc(), audit_events::id.asc()))
     };
     Ok(q.limit(f.limit.unwrap_or(1000).clamp(1, 10_000)).load(conn)?)
+}
+
+/// Deletes the events older than `before` (the retention setting), at most
+/// `limit` at a time so a large backlog never holds a long transaction.
+pub fn delete_before(conn: &mut DbConnection, before: i64, limit: i64) -> Result<usize, StorageError> {
+    let ids: Vec<String> = audit_events::table
+        .filter(audit_events::at.lt(before))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(audit_events::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(audit_events::table.filter(audit_events::id.eq_any(ids))).execute(conn)?)
 }

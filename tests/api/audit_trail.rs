@@ -114,3 +114,45 @@ async fn user_token_grants_are_audited_issued_and_denied() {
         "no token in the audit"
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_exports_a_range_as_json_lines_and_retention_deletes_only_older_events() {
+    let w = world(RedisChoice::ByBackend).await;
+    let user_token = alice_token_for_planner(&w).await;
+    for _ in 0..3 {
+        let r = exchange(&w, PLANNER, &w.planner, &user_token, &[]).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("audit.jsonl");
+    let path = file.to_string_lossy().into_owned();
+    let now = deputy::clock::now();
+    let out = w
+        .app
+        .cli(&["audit", "export", "--until", &now.to_string(), "--output", &path])
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = std::fs::read_to_string(&file)
+        .expect("written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert!(
+        lines.iter().filter(|e| e["event"] == "token_exchange").count() >= 3,
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|e| e["at"].as_i64().is_some_and(|at| at <= now)));
+    // An existing file is never overwritten.
+    let again = w.app.cli(&["audit", "export", "--output", &path]).await;
+    assert!(!again.status.success());
+    // Retention: what is older than the cut goes, the rest stays.
+    let deleted = w
+        .app
+        .state
+        .db
+        .run_blocking(|c| deputy::storage::audit::delete_before(c, now + 1, 10_000))
+        .expect("pruned");
+    assert_eq!(deleted, lines.len());
+    let out = w.app.cli(&["audit", "export", "--until", &now.to_string()]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 0);
+}

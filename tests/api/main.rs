@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin_api;
 mod admin_authority;
 mod audit_trail;
 mod authorization_details;

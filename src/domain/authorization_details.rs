@@ -217,9 +217,12 @@ impl AuthorizationDetails {
         self.covers_amounts(requested)
     }
 
-    /// Payments: per (currency, creditor), the requested total must not pass
-    /// the total of the held entries that cover every requested one of that
-    /// group in kind. Exact decimal arithmetic.
+    /// Payments: per (currency, creditor), the requested amounts must fit in
+    /// the held ones, each requested payment drawing only on held entries that
+    /// cover it in kind. By the supply-demand theorem (Gale 1957) they fit iff
+    /// every subset of the requested payments asks at most what the held
+    /// entries covering any of them allow; at most [`MAX_ENTRIES`] requested
+    /// entries bound the subsets. Exact decimal arithmetic.
     fn covers_amounts(&self, requested: &AuthorizationDetails) -> Result<(), String> {
         let mut groups: BTreeMap<(String, String), Vec<(usize, &PaymentInitiation)>> = BTreeMap::new();
         for (i, d) in requested.0.iter().enumerate() {
@@ -228,16 +231,40 @@ impl AuthorizationDetails {
             }
         }
         for ((currency, creditor), wanted) in groups {
-            let asked = sum(wanted.iter().map(|(_, p)| *p))?;
-            let held = sum(self.0.iter().filter_map(|h| match h {
-                Detail::Payment(hp) if wanted.iter().all(|(_, p)| payment_covers(hp, p).is_ok()) => Some(hp),
-                _ => None,
-            }))?;
-            if asked > held {
-                let first = wanted.first().map(|(i, _)| *i).unwrap_or_default();
-                return Err(format!(
-                    "authorization_details[{first}] (payment_initiation): {asked} {currency} to {creditor} exceeds the {held} {currency} granted"
-                ));
+            // For each held payment, the requested ones (as bits) it covers in kind.
+            let held: Vec<(u32, &PaymentInitiation)> = self
+                .0
+                .iter()
+                .filter_map(|h| match h {
+                    Detail::Payment(hp) => Some(hp),
+                    _ => None,
+                })
+                .map(|hp| {
+                    let bits = wanted
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (_, p))| payment_covers(hp, p).is_ok())
+                        .fold(0u32, |bits, (j, _)| bits | 1 << j);
+                    (bits, hp)
+                })
+                .filter(|(bits, _)| *bits != 0)
+                .collect();
+            for subset in 1u32..1 << wanted.len() {
+                let asked = sum(wanted
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| subset & 1 << j != 0)
+                    .map(|(_, (_, p))| *p))?;
+                let allowed = sum(held.iter().filter(|(bits, _)| bits & subset != 0).map(|(_, hp)| *hp))?;
+                if asked > allowed {
+                    let first = wanted
+                        .get(subset.trailing_zeros() as usize)
+                        .map(|(i, _)| *i)
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "authorization_details[{first}] (payment_initiation): {asked} {currency} to {creditor} exceeds the {allowed} {currency} granted"
+                    ));
+                }
             }
         }
         Ok(())

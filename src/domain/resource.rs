@@ -12,6 +12,11 @@ impl ResourceUri {
         if s.len() > 2048 {
             return Err("resource is longer than 2048 characters".into());
         }
+        // The url crate trims edge spaces and controls and drops tabs and newlines;
+        // a URI holds none (RFC 3986 §2), and the string is compared as given.
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("resource must not contain spaces or control characters".into());
+        }
         let url = url::Url::parse(s).map_err(|_| format!("resource '{s}' is not an absolute URI"))?;
         if url.fragment().is_some() || s.contains('#') {
             return Err("resource must not contain a fragment".into());
@@ -57,5 +62,19 @@ mod tests {
         assert!(ResourceUri::parse("/relative").is_err());
         assert!(ResourceUri::parse("https://api.example.com/#x").is_err());
         assert!(ResourceUri::parse("not a uri").is_err());
+    }
+
+    #[test]
+    fn resource_refuses_spaces_and_controls_the_url_crate_would_trim() {
+        // Found by the fuzz target in tests/fuzz.rs: "urn: " was accepted.
+        for bad in [
+            "urn: ",
+            " https://api.example.com",
+            "https://api.example.com\t",
+            "https://a\nb.example",
+            "urn:a\u{85}",
+        ] {
+            assert!(ResourceUri::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

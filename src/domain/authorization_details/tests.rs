@@ -137,6 +137,44 @@ fn amounts_are_summed_over_every_entry_of_the_type() {
 }
 
 #[test]
+fn payments_to_one_creditor_that_differ_in_kind_cover_themselves() {
+    // Found by the fuzz target in tests/fuzz.rs: two payments to one account,
+    // one limited to a datatype, did not cover themselves (each held entry
+    // had to cover both requested ones for its amount to count).
+    let mut narrow = pay("1", "EUR", "DE02100100109307118603");
+    narrow["datatypes"] = json!(["a"]);
+    let wide = pay("1", "EUR", "DE02100100109307118603");
+    let d = details(json!([narrow.clone(), wide.clone()]));
+    assert_eq!(d.covers(&d), Ok(()));
+    let mut other_ref = pay("5", "EUR", "DE02100100109307118603");
+    other_ref["remittanceInformationUnstructured"] = json!("invoice 2");
+    let two_invoices = details(json!([wide.clone(), other_ref.clone()]));
+    assert_eq!(two_invoices.covers(&two_invoices), Ok(()));
+    // Each requested payment still draws only on the held entries that cover it:
+    // the 5 EUR held for invoice 2 cannot pay 2 EUR without that reference.
+    let why = refusal(
+        &two_invoices,
+        json!([pay("2", "EUR", "DE02100100109307118603"), other_ref]),
+    );
+    assert!(why.contains("exceeds"), "{why}");
+    // A general entry is shared, not counted once per requested payment.
+    let mut a = pay("10", "EUR", "DE02100100109307118603");
+    a["creditorName"] = json!("A");
+    let mut b = a.clone();
+    b["creditorName"] = json!("B");
+    let mut general = pay("100", "EUR", "DE02100100109307118603");
+    if let Some(o) = general.as_object_mut() {
+        o.remove("creditorName");
+    }
+    let held = details(json!([a.clone(), b.clone(), general]));
+    let (mut a2, mut b2) = (a, b);
+    a2["instructedAmount"]["amount"] = json!("100");
+    b2["instructedAmount"]["amount"] = json!("100");
+    let why = refusal(&held, json!([a2, b2]));
+    assert!(why.contains("200 EUR") && why.contains("exceeds the 120 EUR"), "{why}");
+}
+
+#[test]
 fn another_currency_or_creditor_is_refused() {
     let held = details(json!([pay("1000000", "EUR", "DE02100100109307118603")]));
     let why = refusal(&held, json!([pay("1", "USD", "DE02100100109307118603")]));

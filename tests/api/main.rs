@@ -26,6 +26,7 @@ mod private_key_jwt;
 mod refresh;
 mod revocation;
 mod revocation_faults;
+mod revocation_kill;
 mod serve;
 mod sessions;
 mod third_party_agents;

@@ -27,6 +27,7 @@ mod refresh;
 mod revocation;
 mod revocation_faults;
 mod revocation_kill;
+mod revocation_soak;
 mod serve;
 mod sessions;
 mod third_party_agents;

@@ -158,8 +158,15 @@ pub fn basic(id: &str, secret: &str) -> String {
 impl TestApp {
     /// A second instance of the same deployment: same database, Redis prefix and issuer, another port.
     pub async fn spawn_peer(&self) -> TestApp {
+        self.spawn_peer_with(|_| {}).await
+    }
+
+    /// A second instance of the same deployment, its settings changed by `tweak` (e.g. another
+    /// path to the same Redis).
+    pub async fn spawn_peer_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let mut settings = self.settings.clone();
+        tweak(&mut settings);
         settings.listen = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
         start(settings, listener, self._dir.clone()).await
     }

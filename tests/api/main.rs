@@ -27,6 +27,8 @@ mod private_key_jwt;
 mod refresh;
 mod revocation;
 mod revocation_faults;
+mod revocation_kill;
+mod revocation_soak;
 mod serve;
 mod sessions;
 mod third_party_agents;

@@ -67,6 +67,15 @@ impl LocalTime {
     }
 }
 
+/// The principal's uid as [`super::set::CompiledSet::slice`] keys it (built the
+/// same way as the request's, so the two never disagree).
+pub fn principal_key(input: &PolicyInput<'_>) -> Result<String, String> {
+    Ok(match input.principal {
+        Principal::Client(c) => client_uid(c.id.as_str())?.to_string(),
+        Principal::Agent(a) => agent_uid(&a.id)?.to_string(),
+    })
+}
+
 fn uid(ty: &str, id: &str) -> Result<EntityUid, String> {
     let name = EntityTypeName::from_str(ty).map_err(|e| e.to_string())?;
     Ok(EntityUid::from_type_name_and_id(name, EntityId::new(id)))

@@ -128,6 +128,11 @@ impl PolicyEngine {
             scope: None,
             error: None,
         };
+        // Nothing but the built-in default can apply: decided without building a request.
+        if input::principal_key(input).is_ok_and(|key| set.is_trivial(input.action, &key)) {
+            verdict.allowed = !set.default_deny;
+            return verdict;
+        }
         let (principal, request, entities) = match input::build(input, time) {
             Ok(x) => x,
             Err(e) => {

@@ -63,6 +63,15 @@ impl CompiledSet {
             .or_else(|| self.general.get(&action))
     }
 
+    /// True when no admin policy can apply to this action and principal, so
+    /// the decision is the set's default (checked before building a request).
+    pub fn is_trivial(&self, action: Action, principal: &str) -> bool {
+        match self.slice(action, principal) {
+            None => self.default_deny,
+            Some(p) => p.policies().all(|p| p.id().to_string() == DEFAULT_ALLOW_ID),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

@@ -432,3 +432,14 @@ fn principal_specific_policies_apply_to_that_principal_only() {
         .expect("slice");
     assert_eq!(slice.num_of_policies(), 2, "the default allow and p5");
 }
+
+#[test]
+fn a_set_that_cannot_be_compiled_denies_everything_without_evaluating() {
+    let engine = PolicyEngine::new("UTC").expect("engine");
+    let (a, u) = (agent("planner", "Acme"), user(&[]));
+    let v = exchange(&a, &u).decide(&engine, &CompiledSet::deny_all(4), WEDNESDAY);
+    assert_eq!((v.allowed, v.version), (false, 4));
+    // The built-in set is decided without building a request: allowed, no policy named.
+    let v = exchange(&a, &u).decide(&engine, &CompiledSet::builtin(), WEDNESDAY);
+    assert!(v.allowed && v.policy_ids.is_empty());
+}

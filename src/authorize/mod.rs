@@ -370,13 +370,9 @@ pub async fn load(db: &Db, request_id: &str, now: i64) -> Result<Pending, Author
         details: row
             .authorization_details
             .as_deref()
-            .map(|d| {
-                serde_json::from_str(d)
-                    .ok()
-                    .and_then(|v| AuthorizationDetails::from_value(&v).ok())
-                    .ok_or_else(|| AuthorizeError::Storage(StorageError::Corrupt("auth request".into())))
-            })
-            .transpose()?,
+            .map(AuthorizationDetails::parse)
+            .transpose()
+            .map_err(|_| AuthorizeError::Storage(StorageError::Corrupt("auth request".into())))?,
         prompt: parse_prompt(row.prompt.as_deref()).unwrap_or_default(),
         client: Arc::new(client),
         agent,

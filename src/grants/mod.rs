@@ -113,13 +113,9 @@ fn parse_scope(form: &Form) -> Result<Option<Scope>, OAuthError> {
 
 /// Details stored with a code or a refresh token (validated when stored).
 pub(crate) fn stored_details(json: Option<&str>) -> Result<Option<AuthorizationDetails>, OAuthError> {
-    json.map(|d| {
-        serde_json::from_str(d)
-            .ok()
-            .and_then(|v| AuthorizationDetails::from_value(&v).ok())
-            .ok_or_else(|| OAuthError::ServerError("stored authorization_details are unreadable".into()))
-    })
-    .transpose()
+    json.map(AuthorizationDetails::parse)
+        .transpose()
+        .map_err(|_| OAuthError::ServerError("stored authorization_details are unreadable".into()))
 }
 
 /// RFC 9396 §2 (and §5 for the error).

@@ -113,8 +113,7 @@ fn line(e: &AuditEvent, names: &HashMap<String, String>) -> ActivityLine {
     let details = e
         .authorization_details
         .as_deref()
-        .and_then(|d| serde_json::from_str(d).ok())
-        .and_then(|v| AuthorizationDetails::from_value(&v).ok())
+        .and_then(|d| AuthorizationDetails::parse(d).ok())
         .map(|d| d.describe())
         .unwrap_or_default();
     ActivityLine {

@@ -51,13 +51,9 @@ impl TryFrom<GrantRow> for Grant {
             authorization_details: r
                 .authorization_details
                 .as_deref()
-                .map(|d| {
-                    serde_json::from_str(d)
-                        .ok()
-                        .and_then(|v| AuthorizationDetails::from_value(&v).ok())
-                        .ok_or_else(|| corrupt("authorization_details"))
-                })
-                .transpose()?,
+                .map(AuthorizationDetails::parse)
+                .transpose()
+                .map_err(|_| corrupt("authorization_details"))?,
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::browser_flow::{hidden, pkce, query_param, sign_in, Browser};
+use crate::browser_flow::{pkce, query_param, sign_in, Browser};
 use crate::helpers::{basic, RedisChoice};
 use crate::token_exchange::{alice_token_for_planner, exchange, world, World, API, BOOKER, PLANNER, REDIRECT};
 
@@ -23,53 +23,21 @@ fn encode(v: &Value) -> String {
     url::form_urlencoded::byte_serialize(v.to_string().as_bytes()).collect()
 }
 
-/// Alice signs in for `client`, asking `details`, and approves the entries at
-/// `approve` (indexes); the client redeems the code. Returns the token
-/// response, the consent screen and alice's browser.
+/// Alice signs in for `client`, asking `details` for `API`, and approves the
+/// entries at `approve` (indexes); the client redeems the code. Returns the
+/// token response, the consent screen and alice's browser.
 async fn alice_approves_details(
     w: &World,
-    (client_id, secret): (&str, &str),
+    client: (&str, &str),
     scopes: &str,
     details: &Value,
     approve: &[usize],
 ) -> (Value, String, Browser) {
-    let b = Browser::new(&w.app);
-    let (verifier, challenge) = pkce();
-    let url = format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope={scopes}\
-         &resource={API}&authorization_details={}&state=st&code_challenge={challenge}&code_challenge_method=S256",
-        encode(details)
-    );
-    let (_, at, _) = b.follow(&url).await;
-    let (_, next, _) = sign_in(&b, &at, "alice", "correct horse battery").await;
-    let (status, _, consent) = b.follow(&next.expect("location")).await;
-    assert_eq!(status, 200, "{consent}");
-    let mut form = vec![
-        ("csrf", hidden(&consent, "csrf")),
-        ("request", hidden(&consent, "request")),
-        ("duration", "3600".to_owned()),
-        ("action", "approve".to_owned()),
-    ];
-    form.extend(scopes.split("%20").map(|s| ("scope", s.to_owned())));
-    form.extend(approve.iter().map(|i| ("detail", i.to_string())));
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (_, location, _) = b.post("/consent", &form).await;
-    let code = query_param(&location.expect("redirect"), "code").expect("code");
-    let r = w
-        .app
-        .post_form(
-            "/token",
-            Some(&basic(client_id, secret)),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    (r.body, consent, b)
+    let scopes: Vec<&str> = scopes.split("%20").collect();
+    let extra = format!("&resource={API}&authorization_details={}", encode(details));
+    let (tokens, browser, consent) =
+        crate::token_exchange::alice_approves_details(w, client, &scopes, &extra, approve).await;
+    (tokens, consent, browser)
 }
 
 fn token(r: &crate::helpers::Reply) -> String {

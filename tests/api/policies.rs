@@ -262,42 +262,10 @@ async fn the_example_guardrails_decide_what_they_should_and_allow_the_rest() {
 
 /// Alice approves the planner with these transaction details; its token.
 async fn alice_consents_to(w: &World, details: &Value) -> String {
-    let b = Browser::new(&w.app);
-    let (verifier, challenge) = pkce();
     let encoded: String = url::form_urlencoded::byte_serialize(details.to_string().as_bytes()).collect();
-    let url = format!(
-        "/authorize?response_type=code&client_id=planner-client&redirect_uri={REDIRECT}&scope=read\
-         &resource={API}&authorization_details={encoded}&state=st&code_challenge={challenge}&code_challenge_method=S256"
-    );
-    let (_, at, _) = b.follow(&url).await;
-    let (_, next, _) = sign_in(&b, &at, "alice", "correct horse battery").await;
-    let (_, _, consent) = b.follow(&next.expect("location")).await;
-    let field = |n: &str| crate::browser_flow::hidden(&consent, n);
-    let form = [
-        ("csrf", field("csrf")),
-        ("request", field("request")),
-        ("duration", "3600".to_owned()),
-        ("action", "approve".to_owned()),
-        ("scope", "read".to_owned()),
-        ("detail", "0".to_owned()),
-    ];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (_, location, _) = b.post("/consent", &form).await;
-    let code = query_param(&location.expect("redirect"), "code").expect("code");
-    let r = w
-        .app
-        .post_form(
-            "/token",
-            Some(&crate::helpers::basic(PLANNER.0, PLANNER.1)),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    token(&r)
+    let extra = format!("&resource={API}&authorization_details={encoded}");
+    let (tokens, _, _) = crate::token_exchange::alice_approves_details(w, PLANNER, &["read"], &extra, &[0]).await;
+    tokens["access_token"].as_str().expect("access_token").to_owned()
 }
 
 #[tokio::test]

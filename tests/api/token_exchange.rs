@@ -182,9 +182,21 @@ pub async fn alice_approves(
 /// returns the token response and the consent screen as shown.
 pub async fn alice_approves_with(
     w: &World,
+    client: (&str, &str),
+    scopes: &[&str],
+    extra: &str,
+) -> (Value, Browser, String) {
+    alice_approves_details(w, client, scopes, extra, &[]).await
+}
+
+/// [`alice_approves_with`], keeping the requested `authorization_details` entries at
+/// `details` (indexes) ticked on the consent screen and unticking the others.
+pub async fn alice_approves_details(
+    w: &World,
     (client_id, secret): (&str, &str),
     scopes: &[&str],
     extra: &str,
+    details: &[usize],
 ) -> (Value, Browser, String) {
     let b = Browser::new(&w.app);
     let (verifier, challenge) = pkce();
@@ -204,6 +216,7 @@ pub async fn alice_approves_with(
         ("action", "approve".to_owned()),
     ];
     form.extend(scopes.iter().map(|s| ("scope", (*s).to_owned())));
+    form.extend(details.iter().map(|i| ("detail", i.to_string())));
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (_, location, _) = b.post("/consent", &form).await;
     let code = query_param(&location.expect("redirect"), "code").expect("code");

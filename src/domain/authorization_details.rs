@@ -25,6 +25,9 @@ use serde_json::{Map, Value};
 
 /// Largest `authorization_details` parameter accepted, in bytes.
 pub const MAX_JSON_BYTES: usize = 8 * 1024;
+/// Payments to one creditor in one currency compared exactly (2^n subsets); a
+/// larger group is compared conservatively.
+const MAX_EXACT_GROUP: usize = 10;
 /// Most entries in one `authorization_details` array.
 pub const MAX_ENTRIES: usize = 16;
 /// Longest string value, and most items in a list.
@@ -249,13 +252,34 @@ impl AuthorizationDetails {
                 })
                 .filter(|(bits, _)| *bits != 0)
                 .collect();
-            for subset in 1u32..1 << wanted.len() {
-                let asked = sum(wanted
+            // Exact decimals, parsed once: the subsets below add them many times.
+            let asked_amounts: Vec<Decimal> = wanted.iter().map(|(_, p)| p.amount()).collect();
+            let held_amounts: Vec<(u32, Decimal)> = held.iter().map(|(bits, hp)| (*bits, hp.amount())).collect();
+            let add = |acc: Decimal, a: Decimal| {
+                acc.checked_add(a)
+                    .ok_or_else(|| "authorization_details: the amounts are too large to add up".to_owned())
+            };
+            // Every subset of the requested payments must fit what the held entries covering any
+            // of them allow (the exact condition for sharing held amounts out). Past
+            // MAX_EXACT_GROUP payments in one group, the 2^n subsets would be work an attacker
+            // chooses: the whole group must then fit the held entries that cover all of it.
+            let subsets: Vec<u32> = if wanted.len() <= MAX_EXACT_GROUP {
+                (1u32..1 << wanted.len()).collect()
+            } else {
+                vec![(1u32 << wanted.len()) - 1]
+            };
+            let all = (1u32 << wanted.len()) - 1;
+            for subset in subsets {
+                let asked = asked_amounts
                     .iter()
                     .enumerate()
                     .filter(|(j, _)| subset & 1 << j != 0)
-                    .map(|(_, (_, p))| *p))?;
-                let allowed = sum(held.iter().filter(|(bits, _)| bits & subset != 0).map(|(_, hp)| *hp))?;
+                    .try_fold(Decimal::ZERO, |acc, (_, a)| add(acc, *a))?;
+                let exact = wanted.len() <= MAX_EXACT_GROUP;
+                let allowed = held_amounts
+                    .iter()
+                    .filter(|(bits, _)| if exact { bits & subset != 0 } else { bits & all == all })
+                    .try_fold(Decimal::ZERO, |acc, (_, a)| add(acc, *a))?;
                 if asked > allowed {
                     let first = wanted
                         .get(subset.trailing_zeros() as usize)
@@ -286,13 +310,6 @@ impl AuthorizationDetails {
     pub fn describe(&self) -> Vec<String> {
         self.0.iter().map(Detail::describe).collect()
     }
-}
-
-fn sum<'a>(mut ps: impl Iterator<Item = &'a PaymentInitiation>) -> Result<Decimal, String> {
-    ps.try_fold(Decimal::ZERO, |acc, p| {
-        acc.checked_add(p.amount())
-            .ok_or_else(|| "authorization_details: the amounts are too large to add up".to_owned())
-    })
 }
 
 impl PaymentInitiation {

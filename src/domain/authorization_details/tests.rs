@@ -305,3 +305,26 @@ fn error_descriptions_stay_within_the_rfc_6749_charset() {
         "{why}"
     );
 }
+
+#[test]
+fn a_large_group_of_payments_is_compared_conservatively_and_quickly() {
+    let many = |n: usize, amount: &str| {
+        Value::from(
+            (0..n)
+                .map(|_| pay(amount, "EUR", "DE02100100109307118603"))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let held = details(json!([pay("12", "EUR", "DE02100100109307118603")]));
+    let started = std::time::Instant::now();
+    assert_eq!(held.covers(&details(many(12, "1"))), Ok(()));
+    assert!(held
+        .covers(&details(many(16, "1")))
+        .expect_err("16 EUR of 12")
+        .contains("exceeds"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+}

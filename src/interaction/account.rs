@@ -9,8 +9,7 @@ use actix_web::{web, HttpResponse};
 
 use super::pages::{AccountPage, GrantLine, SessionLine, SignInLine};
 use super::{
-    authorize_error, csrf_ok, csrf_refused, csrf_token, current_user, error_page, field, format_time, html, page_form,
-    see_other,
+    authorize_error, csrf_token, current_user, error_page, field, format_time, html, see_other, signed_in_form,
 };
 use crate::clock;
 use crate::startup::AppState;
@@ -101,18 +100,9 @@ pub async fn post_revoke_grant(
     session: Session,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match page_form(&body) {
-        Ok(f) => f,
+    let (form, user) = match signed_in_form(&state, &session, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
-    };
-    if !csrf_ok(&session, field(&form, "csrf")) {
-        return csrf_refused();
-    }
-    let Some((user, _)) = (match current_user(&state, &session).await {
-        Ok(u) => u,
-        Err(e) => return authorize_error(e),
-    }) else {
-        return see_other("/login");
     };
     let gid = field(&form, "grant_id").unwrap_or_default().to_owned();
     let lookup = gid.clone();

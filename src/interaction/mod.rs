@@ -214,6 +214,24 @@ pub fn csrf_refused() -> HttpResponse {
 }
 
 /// Multi-valued form fields for pages (checkboxes), bounded in size.
+/// An account-page form: parsed, its CSRF token checked, and the signed-in user
+/// who sent it; or the page to answer instead (an error, or the sign-in page).
+pub async fn signed_in_form(
+    state: &AppState,
+    session: &Session,
+    body: &[u8],
+) -> Result<(Vec<(String, String)>, User), HttpResponse> {
+    let form = page_form(body)?;
+    if !csrf_ok(session, field(&form, "csrf")) {
+        return Err(csrf_refused());
+    }
+    match current_user(state, session).await {
+        Ok(Some((user, _))) => Ok((form, user)),
+        Ok(None) => Err(see_other("/login")),
+        Err(e) => Err(authorize_error(e)),
+    }
+}
+
 pub fn page_form(body: &[u8]) -> Result<Vec<(String, String)>, HttpResponse> {
     if body.len() > 16 * 1024 {
         return Err(error_page(

@@ -7,7 +7,7 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{authorize_error, csrf_ok, csrf_refused, current_user, error_page, field, page_form, see_other};
+use super::{authorize_error, error_page, field, see_other, signed_in_form};
 use crate::clock;
 use crate::startup::AppState;
 use crate::storage::audit::AuditEvent;
@@ -38,18 +38,9 @@ async fn end(
     body: web::Bytes,
     all: bool,
 ) -> HttpResponse {
-    let form = match page_form(&body) {
-        Ok(f) => f,
+    let (form, user) = match signed_in_form(&state, &session, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
-    };
-    if !csrf_ok(&session, field(&form, "csrf")) {
-        return csrf_refused();
-    }
-    let Some((user, _)) = (match current_user(&state, &session).await {
-        Ok(u) => u,
-        Err(e) => return authorize_error(e),
-    }) else {
-        return see_other("/login");
     };
     let target = field(&form, "session").unwrap_or_default().to_owned();
     let current = super::session_hash(&session);
